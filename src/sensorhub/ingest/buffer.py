@@ -1,0 +1,215 @@
+"""Batching with a durability promise: `add` returns a future that completes once the message's
+data is committed to PostgreSQL or fsync'ed to the local spool — only then may it be acknowledged.
+
+One flusher task writes batches in arrival order. While the spool holds anything, new batches are
+appended to it rather than written directly, so the database always receives data in order; a
+replayer task drains the spool oldest first. If neither the database nor the spool can take a batch,
+the flusher keeps it and retries: acknowledgements stop, the broker stops sending (its in-flight
+window is full), and memory stays bounded by that window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from sensorhub.ingest.batch import Batch
+from sensorhub.ingest.messages import Accepted
+from sensorhub.ingest.spool import Spool, SpoolFull
+from sensorhub.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+BatchWrite = Callable[[Batch], Awaitable[None]]
+
+RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
+REPLAY_BATCH_ROWS = 20_000
+
+
+class IngestBuffer:
+    """Collects accepted messages and persists them in batches (SPEC §4)."""
+
+    def __init__(
+        self,
+        write: BatchWrite,
+        spool: Spool,
+        metrics: Metrics,
+        *,
+        max_size: int,
+        max_age: float,
+    ) -> None:
+        self._write = write
+        self._spool = spool
+        self._metrics = metrics
+        self._max_size = max_size
+        self._max_age = max_age
+        self._batch = Batch()
+        self._batch_done: asyncio.Future[None] | None = None
+        self._oldest: float | None = None
+        self._wake = asyncio.Event()
+        self._replay_now = asyncio.Event()
+        self._closing = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self.database_available = True
+
+    @property
+    def depth(self) -> int:
+        return len(self._batch)
+
+    def add(self, accepted: Accepted) -> asyncio.Future[None]:
+        """Queue a message; the returned future completes when its data is durable."""
+        if self._batch_done is None:
+            self._batch_done = asyncio.get_running_loop().create_future()
+            self._oldest = time.monotonic()
+            self._wake.set()
+        self._batch.add(accepted)
+        if len(self._batch) == self._max_size:
+            self._wake.set()
+        return self._batch_done
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._flush_loop(), name="ingest-flusher"),
+            asyncio.create_task(self._replay_loop(), name="ingest-replayer"),
+        ]
+
+    async def close(self, replay_timeout: float = 10.0) -> None:
+        """Flush what is buffered, try to replay the spool for a while, then stop."""
+        self._closing = True
+        self._wake.set()
+        flusher, replayer = self._tasks or (None, None)
+        if flusher is not None:
+            await flusher
+        if replayer is not None:
+            self._replay_now.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wait_spool_drained(), timeout=replay_timeout)
+            replayer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await replayer
+        self._spool.close()
+
+    async def _wait_spool_drained(self) -> None:
+        while not self._spool.is_empty:
+            self._replay_now.set()
+            await asyncio.sleep(0.05)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._wait_for_flush()
+            if not self._batch.messages:
+                if self._closing:
+                    return
+                continue
+            batch, done = self._take()
+            await self._persist(batch)
+            if not done.done():
+                done.set_result(None)
+
+    async def _wait_for_flush(self) -> None:
+        """Return when the batch is full, its oldest message is `max_age` old, or on close."""
+        while not self._closing and len(self._batch) < self._max_size:
+            timeout = None
+            if self._oldest is not None:
+                timeout = self._oldest + self._max_age - time.monotonic()
+                if timeout <= 0:
+                    return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                return
+
+    def _take(self) -> tuple[Batch, asyncio.Future[None]]:
+        batch, done = self._batch, self._batch_done
+        assert done is not None
+        self._batch, self._batch_done, self._oldest = Batch(), None, None
+        self._metrics.buffer_depth.set(0)
+        return batch, done
+
+    async def _persist(self, batch: Batch) -> None:
+        """Write to the database, else to the spool; retry until one of them takes the batch."""
+        attempt = 0
+        while True:
+            if self._spool.is_empty and await self._try_write(batch):
+                self._metrics.stored.inc(batch.measurement_count)
+                return
+            try:
+                self._spool.append(batch.to_json())
+            except SpoolFull as error:
+                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+                if attempt == 0:
+                    logger.error(
+                        "cannot store nor spool a batch (%s); holding acknowledgements", error
+                    )
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            self._metrics.spooled.inc(batch.measurement_count)
+            self._metrics.spool_bytes.set(self._spool.size_bytes)
+            self._replay_now.set()
+            return
+
+    async def _try_write(self, batch: Batch) -> bool:
+        started = time.perf_counter()
+        try:
+            await self._write(batch)
+        except Exception as error:
+            self._metrics.db_write_errors.inc()
+            if self.database_available:
+                logger.warning("database write failed (%s); spooling to disk", _describe(error))
+            self.database_available = False
+            return False
+        self._metrics.flush_duration.observe(time.perf_counter() - started)
+        self._metrics.batch_rows.observe(batch.measurement_count)
+        if not self.database_available:
+            logger.info("database writes work again")
+        self.database_available = True
+        return True
+
+    async def _replay_loop(self) -> None:
+        attempt = 0
+        while True:
+            if self._spool.is_empty:
+                self._replay_now.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._replay_now.wait(), timeout=1.0)
+                continue
+            if await self._replay_oldest_segment():
+                attempt = 0
+                continue
+            await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+            attempt += 1
+
+    async def _replay_oldest_segment(self) -> bool:
+        segment = self._spool.oldest_segment()
+        if segment is None:
+            return True
+        pending = Batch()
+        for record in await asyncio.to_thread(lambda: list(self._spool.read_segment(segment))):
+            pending.merge(Batch.from_json(record))
+            if pending.measurement_count >= REPLAY_BATCH_ROWS:
+                if not await self._replay(pending):
+                    return False
+                pending = Batch()
+        if pending.messages and not await self._replay(pending):
+            return False
+        self._spool.remove_segment(segment)
+        self._metrics.spool_bytes.set(self._spool.size_bytes)
+        if self._spool.is_empty:
+            logger.info("spool replayed into the database")
+        return True
+
+    async def _replay(self, batch: Batch) -> bool:
+        if not await self._try_write(batch):
+            return False
+        self._metrics.replayed.inc(batch.measurement_count)
+        self._metrics.stored.inc(batch.measurement_count)
+        return True
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:300]

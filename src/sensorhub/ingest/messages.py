@@ -1,0 +1,113 @@
+"""What interpreting one MQTT message yields: an `Accepted` result or a `Rejected` one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class MessageKind(StrEnum):
+    """What a topic carries (SPEC §2); the value is the `kind` of the live event."""
+
+    MEASUREMENT = "measurement"
+    SYSTEM = "system"
+    SYSTEM_CONFIG = "system_config"
+    HARDWARE_CONFIG = "hardware_config"
+    SENSOR_STATUS = "sensor_status"
+    SENSOR_CONFIG = "sensor_config"
+    LOG = "log"
+
+
+class RejectReason(StrEnum):
+    """Why a message was dropped; the value is a Prometheus label."""
+
+    EMPTY_MODULE_ID = "empty_module_id"
+    INVALID_TOPIC = "invalid_topic"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    EMPTY_PAYLOAD = "empty_payload"
+    NOT_UTF8 = "not_utf8"
+    MALFORMED_JSON = "malformed_json"
+    INVALID_PAYLOAD = "invalid_payload"
+    NOT_A_NUMBER = "not_a_number"
+    OUT_OF_RANGE = "out_of_range"
+    INTERNAL_ERROR = "internal_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One reading, keyed like a row of `measurements`; `time` is tz-aware UTC."""
+
+    time: datetime
+    module_id: str
+    sensor_type: str
+    hardware_id: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """Columns to upsert for one module, holding only the keys its message mentioned.
+
+    `fields` maps snake_case columns of `device_system_status` / `device_hardware` to values.
+    `sensors` maps a sensor type to its `sensor_status` columns (`status`, `value`) or its
+    `sensor_config` columns (`interval_s`, `model`); it is empty for the other kinds.
+    """
+
+    kind: MessageKind
+    module_id: str
+    fields: Mapping[str, object]
+    sensors: Mapping[str, Mapping[str, object]]
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One row of `device_logs`."""
+
+    time: datetime
+    module_id: str
+    level: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A message to store and broadcast.
+
+    `time` is the message time after the clock check; `value` (measurements) and `metadata`
+    (the normalized JSON object of status and log messages) feed the live event.
+    `clock_corrected` is True when the device time was replaced by the receive time.
+    """
+
+    topic: str
+    module_id: str
+    kind: MessageKind
+    time: datetime
+    measurement: Measurement | None = None
+    status: StatusUpdate | None = None
+    log: LogEntry | None = None
+    value: float | None = None
+    metadata: Mapping[str, object] | None = None
+    clock_corrected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A dropped message; `topic` and `detail` are escaped and short, so safe to log."""
+
+    topic: str
+    reason: RejectReason
+    detail: str
+
+
+Interpretation = Accepted | Rejected
+
+
+class InvalidMessage(Exception):
+    """Raised inside the ingest functions; `interpret` turns it into a `Rejected`."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail

@@ -1,0 +1,83 @@
+"""One received message: interpret → count → broadcast → buffer; acknowledge once durable."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sensorhub.ingest.buffer import IngestBuffer
+from sensorhub.ingest.interpret import interpret
+from sensorhub.ingest.messages import Accepted, Rejected
+from sensorhub.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+LiveSink = Callable[[Accepted], None]
+OVERLOAD = "overload"
+
+
+class RateLimitedLog:
+    """At most one log line per `interval` seconds, with the count of lines it held back."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self._interval = interval
+        self._next = 0.0
+        self._suppressed = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._suppressed += 1
+            return
+        if self._suppressed:
+            message += " (%d similar messages suppressed)"
+            args = (*args, self._suppressed)
+        logger.warning(message, *args)
+        self._next = now + self._interval
+        self._suppressed = 0
+
+
+class IngestPipeline:
+    """Feeds MQTT messages into the buffer; the MQTT plugin awaits `handle` before acknowledging."""
+
+    def __init__(
+        self,
+        buffer: IngestBuffer,
+        metrics: Metrics,
+        live: LiveSink | None = None,
+        *,
+        max_unacknowledged_qos0: int = 50_000,
+    ) -> None:
+        self._buffer = buffer
+        self._metrics = metrics
+        self._live = live
+        self._max_qos0 = max_unacknowledged_qos0
+        self._rejections = RateLimitedLog()
+
+    def set_live_sink(self, live: LiveSink | None) -> None:
+        self._live = live
+
+    async def handle(self, topic: str | bytes, payload: bytes, qos: int) -> None:
+        """Process one message; returns once it may be acknowledged to the broker."""
+        self._metrics.received.inc()
+        result = interpret(topic, payload, datetime.now(UTC))
+        if isinstance(result, Rejected):
+            self._metrics.rejected.labels(result.reason.value).inc()
+            self._rejections.warning("rejected %s: %s", result.reason.value, result.detail)
+            return
+        if qos == 0 and self._buffer.depth >= self._max_qos0:
+            self._metrics.rejected.labels(OVERLOAD).inc()
+            self._rejections.warning(
+                "dropping QoS 0 message: buffer full (database and spool busy)"
+            )
+            return
+        self._metrics.accepted.labels(result.kind.value).inc()
+        if result.clock_corrected:
+            self._metrics.clock_corrections.inc()
+        durable = self._buffer.add(result)
+        if self._live is not None:
+            self._live(result)
+        if qos > 0:
+            await durable

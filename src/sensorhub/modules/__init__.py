@@ -1,0 +1,1 @@
+"""Business modules: each owns its routes, schemas and repository."""

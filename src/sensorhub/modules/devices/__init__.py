@@ -1,0 +1,1 @@
+"""Modules (ESP32 devices): list, status, history, configuration."""

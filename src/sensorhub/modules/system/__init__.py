@@ -1,0 +1,1 @@
+"""System: health, readiness, metrics, database size and storage."""

@@ -1,0 +1,1 @@
+"""Infrastructure with a start and a stop: database, broker, Socket.IO, embedded servers."""

@@ -1,0 +1,204 @@
+"""The MQTT plugin: a persistent-session gmqtt connection that acknowledges QoS 1 messages late.
+
+gmqtt runs `on_message` as a task per message and, with `optimistic_acknowledgement=False`, sends
+the PUBACK only when that task returns — after the ingest pipeline says the data is durable. The
+broker keeps at most `receive_maximum` messages in flight, which bounds sensorhub's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from gmqtt import Client, Subscription
+from gmqtt.mqtt.constants import MQTTv50, MQTTv311, PubAckReasonCode
+
+from sensorhub.config import Settings
+
+logger = logging.getLogger(__name__)
+
+MessageHandler = Callable[[str | bytes, bytes, int], Awaitable[None]]
+ConnectHook = Callable[[], Awaitable[None]]
+
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF
+MAX_BACKOFF = 30.0
+CONNECT_TIMEOUT = 15.0
+
+
+class MqttPlugin:
+    """Connects, subscribes at QoS 1, feeds messages to `handler`, reconnects with back-off."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        broker_url: str,
+        handler: MessageHandler,
+        on_connect: ConnectHook | None = None,
+        *,
+        mqtt5: bool = True,
+    ) -> None:
+        self._settings = settings
+        parts = urlsplit(broker_url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (8883 if parts.scheme in {"mqtts", "ssl"} else 1883)
+        self._username = settings.mqtt_username or (
+            unquote(parts.username) if parts.username else None
+        )
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        self._password = password or (unquote(parts.password) if parts.password else None)
+        self._tls = settings.mqtt_uses_tls
+        self._handler = handler
+        self._on_connect_hook = on_connect
+        self._client: Any = None
+        self._connected = asyncio.Event()
+        self._connector: asyncio.Task[None] | None = None
+        self._hook_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._version = MQTTv50 if mqtt5 else MQTTv311
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def subscriptions(self) -> list[str]:
+        group = self._settings.mqtt_shared_group
+        topics = self._settings.mqtt_topics
+        return [f"$share/{group}/{topic}" for topic in topics] if group else list(topics)
+
+    async def start(self, wait: float | None = 10.0) -> None:
+        """Connect in the background; wait up to `wait` seconds for the first connection."""
+        self._client = self._make_client()
+        self._connector = asyncio.create_task(self._connect_forever(), name="mqtt-connect")
+        if wait:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._connected.wait(), wait)
+            if not self.connected:
+                logger.warning(
+                    "broker %s:%d not reachable yet; retrying in the background",
+                    self.host,
+                    self.port,
+                )
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+        if self._hook_task is not None:
+            self._hook_task.cancel()
+        if self._client is not None and self._client.is_connected:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._client.disconnect(), 5)
+        self._connected.clear()
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = True
+    ) -> None:
+        if not self.connected:
+            raise ConnectionError("not connected to the MQTT broker")
+        self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def _make_client(self) -> Any:
+        client = Client(
+            self._settings.mqtt_client_id,
+            clean_session=False,
+            optimistic_acknowledgement=False,
+            session_expiry_interval=SESSION_NEVER_EXPIRES,
+            receive_maximum=self._settings.mqtt_receive_maximum,
+        )
+        if self._username:
+            client.set_auth_credentials(self._username, self._password)
+        client.set_config({"reconnect_retries": -1, "reconnect_delay": 2})
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _ssl_context(self) -> ssl.SSLContext | bool:
+        if not self._tls:
+            return False
+        context = ssl.create_default_context(
+            cafile=str(self._settings.mqtt_ca_file) if self._settings.mqtt_ca_file else None
+        )
+        if self._settings.mqtt_cert_file:
+            context.load_cert_chain(
+                str(self._settings.mqtt_cert_file),
+                str(self._settings.mqtt_key_file) if self._settings.mqtt_key_file else None,
+            )
+        return context
+
+    async def _connect_forever(self) -> None:
+        """First connection with exponential back-off; gmqtt reconnects by itself afterwards."""
+        delay = 0.5
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(
+                    self._client.connect(
+                        self.host,
+                        self.port,
+                        ssl=self._ssl_context(),
+                        keepalive=30,
+                        version=self._version,
+                    ),
+                    CONNECT_TIMEOUT,
+                )
+                return
+            except Exception as error:
+                if self._version == MQTTv50 and "protocol version" in str(error).lower():
+                    self._version = MQTTv311
+                    continue
+                logger.warning(
+                    "cannot connect to broker %s:%d (%s); retrying in %.1f s",
+                    self.host,
+                    self.port,
+                    error,
+                    delay,
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+
+    def _on_connect(self, client: Any, flags: int, rc: int, properties: Any) -> None:
+        client.subscribe(
+            [Subscription(topic, qos=1, no_local=True) for topic in self.subscriptions]
+        )
+        logger.info(
+            "connected to broker %s:%d as %s, subscribed to %s",
+            self.host,
+            self.port,
+            self._settings.mqtt_client_id,
+            ", ".join(self.subscriptions),
+        )
+        self._connected.set()
+        if self._on_connect_hook is not None:
+            self._hook_task = asyncio.ensure_future(self._run_connect_hook())
+
+    async def _run_connect_hook(self) -> None:
+        assert self._on_connect_hook is not None
+        try:
+            await self._on_connect_hook()
+        except Exception:
+            logger.exception("on-connect hook failed")
+
+    def _on_disconnect(self, client: Any, packet: Any, exc: Any = None) -> None:
+        if self._connected.is_set() and not self._stopping:
+            logger.warning("disconnected from broker %s:%d; reconnecting", self.host, self.port)
+        self._connected.clear()
+
+    async def _on_message(
+        self, client: Any, topic: str | bytes, payload: bytes, qos: int, properties: Any
+    ) -> int:
+        try:
+            await self._handler(topic, payload, qos)
+        except Exception:
+            logger.exception("unexpected error handling a message on %r", topic)
+        return int(PubAckReasonCode.SUCCESS)

@@ -1,0 +1,152 @@
+"""The running parts of one sensorhub instance, started and stopped in dependency order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sensorhub.config import Settings
+from sensorhub.db.migrate import migrate
+from sensorhub.ingest.buffer import IngestBuffer
+from sensorhub.ingest.pipeline import IngestPipeline
+from sensorhub.ingest.repository import BatchRepository
+from sensorhub.ingest.spool import Spool
+from sensorhub.metrics import Metrics
+from sensorhub.modules.devices.configuration import republish_all
+from sensorhub.plugins.db import Database
+from sensorhub.plugins.embedded import EmbeddedBroker, EmbeddedPostgres
+from sensorhub.plugins.mqtt import MqttPlugin
+from sensorhub.plugins.socketio import SocketIOPlugin
+
+logger = logging.getLogger(__name__)
+
+Stop = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    """Everything the lifespan starts; routes reach it through `request.app.state.runtime`."""
+
+    settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
+    socketio: SocketIOPlugin | None = None
+    database: Database | None = None
+    mqtt: MqttPlugin | None = None
+    buffer: IngestBuffer | None = None
+    pipeline: IngestPipeline | None = None
+    database_url: str | None = None
+    broker_url: str | None = None
+    timescale: bool = False
+    _stops: list[Stop] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.socketio = SocketIOPlugin(self.settings, self.metrics)
+
+    @property
+    def db(self) -> Database:
+        if self.database is None:
+            raise RuntimeError("database not started")
+        return self.database
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        settings = self.settings
+        self.database_url = settings.database_url
+        if self.database_url is None:
+            embedded_pg = EmbeddedPostgres(settings.data_dir)
+            self._stops.append(embedded_pg.stop)
+            self.database_url = await embedded_pg.start()
+        else:
+            logger.info("database: %s", _redact(self.database_url))
+        self.timescale = await migrate(settings, self.database_url)
+
+        self.database = Database(self.database_url)
+        await self.database.start()
+        self._stops.append(self.database.stop)
+
+        assert self.socketio is not None
+        await self.socketio.start()
+        self._stops.append(self.socketio.stop)
+
+        self.broker_url = settings.mqtt_url
+        embedded_broker = self.broker_url is None
+        if self.broker_url is None:
+            broker = EmbeddedBroker(settings.embedded_mqtt_port)
+            self._stops.append(broker.stop)
+            self.broker_url = await broker.start()
+        else:
+            logger.info("broker: %s", _redact(self.broker_url))
+
+        spool = Spool(settings.data_dir / "spool", settings.spool_max_bytes)
+        repository = BatchRepository(self.database.pool)
+        self.buffer = IngestBuffer(
+            repository.write,
+            spool,
+            self.metrics,
+            max_size=settings.buffer_max_size,
+            max_age=settings.buffer_max_age,
+        )
+        self.metrics.buffer_depth.set_function(lambda: self.buffer.depth if self.buffer else 0)
+        self.metrics.spool_bytes.set(spool.size_bytes)
+        self.buffer.start()
+        self._stops.append(self._stop_ingest)
+        self.pipeline = IngestPipeline(self.buffer, self.metrics, self.socketio.publish_message)
+        self.mqtt = MqttPlugin(
+            settings,
+            self.broker_url,
+            self.pipeline.handle,
+            on_connect=self._republish_configs,
+            mqtt5=not embedded_broker,
+        )
+        await self.mqtt.start()
+
+    async def _stop_ingest(self) -> None:
+        """Flush everything, let the last acknowledgements go out, then leave the broker."""
+        if self.buffer is not None:
+            await self.buffer.close()
+        if self.mqtt is not None:
+            await asyncio.sleep(0.1)
+            await self.mqtt.stop()
+
+    async def _republish_configs(self) -> None:
+        assert self.mqtt is not None
+        mqtt = self.mqtt
+
+        async def publish(topic: str, payload: bytes) -> None:
+            await mqtt.publish(topic, payload, qos=1, retain=True)
+
+        await republish_all(self.db.pool, publish)
+
+    def add_stop(self, stop: Stop) -> None:
+        self._stops.append(stop)
+
+    async def stop(self) -> None:
+        """Stop what started, in reverse order."""
+        stops, self._stops = self._stops, []
+        for stop in reversed(stops):
+            try:
+                await stop()
+            except Exception:
+                logger.exception("error while stopping %s", getattr(stop, "__qualname__", stop))
+
+    async def ready(self) -> dict[str, bool]:
+        database = self.database is not None and await self.database.is_ready()
+        broker = self.mqtt is not None and self.mqtt.connected
+        return {"database": database, "broker": broker}
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest.split("/", 1)[0]:
+        credentials, _, host = rest.partition("@")
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}{sep}{user}:***@{host}"
+    return url

@@ -1,0 +1,79 @@
+"""Migrations on a fresh real PostgreSQL database: the SPEC §7 schema up, nothing left down."""
+
+import asyncio
+
+import asyncpg
+
+from sensorhub.config import Settings
+from sensorhub.db.migrate import downgrade_schema, migrate
+
+SPEC_TABLES = {
+    "device_system_status",
+    "device_hardware",
+    "sensor_status",
+    "sensor_config",
+    "measurements",
+    "system_metrics",
+    "device_logs",
+}
+
+
+async def _tables(url: str) -> set[str]:
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+    finally:
+        await connection.close()
+    return {row["table_name"] for row in rows}
+
+
+async def test_upgrade_creates_the_spec_schema_and_downgrade_removes_it(database_url: str) -> None:
+    await migrate(Settings(), database_url)
+    assert await _tables(database_url) >= SPEC_TABLES
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        columns = await connection.fetch(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_name = 'measurements' ORDER BY ordinal_position"
+        )
+        primary_key = await connection.fetch(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = 'measurements'::regclass AND i.indisprimary"
+        )
+        indexes = await connection.fetch(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'measurements'"
+        )
+        mode = await connection.fetchval(
+            "SELECT value FROM sensorhub_meta WHERE key = 'timescaledb'"
+        )
+    finally:
+        await connection.close()
+    assert [(c["column_name"], c["data_type"]) for c in columns] == [
+        ("time", "timestamp with time zone"),
+        ("module_id", "text"),
+        ("sensor_type", "text"),
+        ("hardware_id", "text"),
+        ("value", "double precision"),
+    ]
+    assert all(c["is_nullable"] == "NO" for c in columns)
+    assert {r["attname"] for r in primary_key} == {
+        "time",
+        "module_id",
+        "sensor_type",
+        "hardware_id",
+    }
+    assert any('(module_id, sensor_type, "time")' in r["indexdef"] for r in indexes)
+    assert mode is not None
+
+    await asyncio.to_thread(downgrade_schema, database_url, "base")
+    assert await _tables(database_url) <= {"alembic_version"}
+
+
+async def test_migrate_is_re_runnable(database_url: str) -> None:
+    await migrate(Settings(), database_url)
+    await migrate(Settings(), database_url)
+    assert await _tables(database_url) >= SPEC_TABLES

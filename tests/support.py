@@ -1,0 +1,129 @@
+"""Test helpers: a real server on a free port, a real MQTT publisher, waiting for conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import uvicorn
+from gmqtt import Client
+from gmqtt.mqtt.constants import MQTTv311
+
+from sensorhub.app import SensorhubApp, create_app
+from sensorhub.config import Settings
+from sensorhub.plugins.embedded import free_port
+from sensorhub.runtime import Runtime
+
+T = TypeVar("T")
+
+
+@dataclass
+class RunningApp:
+    app: SensorhubApp
+    base_url: str
+    http: httpx.AsyncClient
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.app.runtime
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.runtime.settings
+
+
+@contextlib.asynccontextmanager
+async def running_app(**env: str) -> AsyncIterator[RunningApp]:
+    """Serve `create_app(Settings(**env))` with uvicorn until the block exits."""
+    port = free_port()
+    settings = Settings(port=port, **{name.lower(): value for name, value in env.items()})
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    try:
+        await wait_until(lambda: server.started or task.done(), timeout=60, what="server start")
+        if task.done():
+            task.result()
+            raise RuntimeError("server stopped during start-up")
+        base_url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            yield RunningApp(app, base_url, http)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=60)
+
+
+async def wait_until(
+    condition: Callable[[], bool | Awaitable[bool]],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> None:
+    """Poll `condition` until true; fail the test with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+class Publisher:
+    """A real MQTT client that publishes and waits for the broker's acknowledgements."""
+
+    def __init__(self, broker_url: str, client_id: str) -> None:
+        parts = urlsplit(broker_url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 1883
+        self.client = Client(client_id)
+        self._acked = 0
+        self._sent_qos = 0
+        self.client.on_message = self._on_message
+        self.received: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue()
+        self.client.on_message = self._on_message
+
+    def _on_message(
+        self, client: Any, topic: str, payload: bytes, qos: int, properties: Any
+    ) -> int:
+        self.received.put_nowait((topic, payload, bool(properties.get("retain"))))
+        return 0
+
+    async def __aenter__(self) -> Publisher:
+        await self.client.connect(self.host, self.port, version=MQTTv311)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.disconnect()
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=qos, retain=retain)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until the broker has acknowledged every QoS 1 message published so far."""
+        storage = self.client._persistent_storage
+        await asyncio.wait_for(storage.wait_empty(), timeout)
+
+
+async def db_count(database_url: str, sql: str, *args: Any) -> int:
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        value = await connection.fetchval(sql, *args)
+    finally:
+        await connection.close()
+    return int(value or 0)
