@@ -13,6 +13,7 @@ from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.pipeline import IngestPipeline
 from sensorhub.ingest.repository import BatchRepository
 from sensorhub.ingest.spool import Spool
+from sensorhub.jobs import JobBody, PeriodicJob
 from sensorhub.metrics import Metrics
 from sensorhub.modules.devices.configuration import republish_all
 from sensorhub.plugins.db import Database
@@ -39,6 +40,7 @@ class Runtime:
     database_url: str | None = None
     broker_url: str | None = None
     timescale: bool = False
+    jobs: list[PeriodicJob] = field(default_factory=list)
     _stops: list[Stop] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -107,6 +109,17 @@ class Runtime:
             mqtt5=not embedded_broker,
         )
         await self.mqtt.start()
+
+        for name, interval, body in self._job_definitions():
+            pool = self.database.pool
+            job = PeriodicJob(name, interval, body, pool, first_delay=min(interval, 5.0))
+            await job.start()
+            self.jobs.append(job)
+            self._stops.append(job.stop)
+
+    def _job_definitions(self) -> list[tuple[str, float, JobBody]]:
+        """Background jobs: (name, interval in seconds, body run under the job's advisory lock)."""
+        return []
 
     async def _stop_ingest(self) -> None:
         """Flush everything, let the last acknowledgements go out, then leave the broker."""

@@ -1,0 +1,80 @@
+"""Periodic background jobs that run on one instance at a time.
+
+Each run takes a PostgreSQL advisory lock named after the job; an instance that cannot take it
+skips that run, so several sensorhub instances on one database do the work once per period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+logger = logging.getLogger(__name__)
+
+JobBody = Callable[[asyncpg.Connection], Awaitable[None]]
+
+
+def advisory_key(name: str) -> int:
+    """A stable 32-bit advisory lock key for a job name."""
+    return zlib.crc32(f"sensorhub-job:{name}".encode())
+
+
+async def run_once(pool: asyncpg.Pool, name: str, body: JobBody) -> bool:
+    """Run `body` if no other instance is running this job; returns whether it ran."""
+    async with pool.acquire() as connection:
+        key = advisory_key(name)
+        if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", key):
+            return False
+        try:
+            await body(connection)
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock($1)", key)
+    return True
+
+
+class PeriodicJob:
+    """Runs `body` every `interval` seconds (first run after `first_delay`)."""
+
+    def __init__(
+        self,
+        name: str,
+        interval: float,
+        body: JobBody,
+        pool: asyncpg.Pool,
+        *,
+        first_delay: float = 0.0,
+    ) -> None:
+        self.name = name
+        self.interval = interval
+        self._body = body
+        self._pool = pool
+        self._first_delay = first_delay
+        self._task: asyncio.Task[None] | None = None
+        self.runs = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=f"job-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        await asyncio.sleep(self._first_delay)
+        while True:
+            try:
+                if await run_once(self._pool, self.name, self._body):
+                    self.runs += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                logger.warning("background job %s failed: %s", self.name, error)
+            await asyncio.sleep(self.interval)
