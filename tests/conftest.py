@@ -19,22 +19,23 @@ import pytest
 
 from sensorhub.db.urls import with_database
 from sensorhub.plugins.embedded import EmbeddedBroker, EmbeddedPostgres
-from tests.support import RunningApp, running_app
+from tests.support import RunningApp, running_app, world_traversable_dir
 
 pytest_plugins: list[str] = []
 
 
 @pytest.fixture(scope="session")
-async def database_server_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def database_server_url() -> AsyncIterator[str]:
     url = os.environ.get("SENSORHUB_TEST_DATABASE_URL")
     if url:
         yield url
         return
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
-    try:
-        yield with_database(await embedded.start(), "postgres")
-    finally:
-        await embedded.stop()
+    with world_traversable_dir("sensorhub-test-pg-") as directory:
+        embedded = EmbeddedPostgres(directory)
+        try:
+            yield with_database(await embedded.start(), "postgres")
+        finally:
+            await embedded.stop()
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -127,3 +130,27 @@ async def db_count(database_url: str, sql: str, *args: Any) -> int:
     finally:
         await connection.close()
     return int(value or 0)
+
+
+@contextlib.contextmanager
+def world_traversable_dir(prefix: str) -> Iterator[Path]:
+    """A temporary directory outside pytest's private (0700) tree.
+
+    Embedded PostgreSQL runs as its own system user when the tests run as root, and it must be
+    able to reach its data directory.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def count_reaches(database_url: str, sql: str, expected: int) -> Callable[[], Awaitable[bool]]:
+    """A `wait_until` condition: the count query returns `expected` (or more)."""
+
+    async def check() -> bool:
+        return await db_count(database_url, sql) >= expected
+
+    return check

@@ -5,7 +5,7 @@ from pathlib import Path
 import psutil
 
 from sensorhub.plugins.embedded import port_is_free
-from tests.support import running_app
+from tests.support import running_app, world_traversable_dir
 
 
 def _postgres_processes(pgdata: Path) -> list[psutil.Process]:
@@ -17,8 +17,12 @@ def _postgres_processes(pgdata: Path) -> list[psutil.Process]:
     return found
 
 
-async def test_embedded_database_and_broker_start_serve_and_stop_cleanly(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+async def test_embedded_database_and_broker_start_serve_and_stop_cleanly() -> None:
+    with world_traversable_dir("sensorhub-embedded-") as directory:
+        await _embedded_scenario(directory / "data")
+
+
+async def _embedded_scenario(data_dir: Path) -> None:
     async with running_app(DATA_DIR=str(data_dir), EMBEDDED_MQTT_PORT="0") as running:
         ready = await running.http.get("/ready")
         assert ready.status_code == 200, ready.text
@@ -40,10 +44,10 @@ async def test_embedded_database_and_broker_start_serve_and_stop_cleanly(tmp_pat
     assert port_is_free("127.0.0.1", broker_port), "embedded broker still listening"
 
 
-async def test_embedded_broker_picks_another_port_when_its_port_is_taken(tmp_path: Path) -> None:
+async def test_embedded_broker_picks_another_port_when_its_port_is_taken() -> None:
     import socket
 
-    with socket.socket() as taken:
+    with socket.socket() as taken, world_traversable_dir("sensorhub-embedded-") as tmp_path:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]

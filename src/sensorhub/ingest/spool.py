@@ -8,6 +8,8 @@ acknowledged. Segments are deleted once every record in them is in the database.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import struct
@@ -55,10 +57,12 @@ class Spool:
         descriptor = self._writable_segment()
         position = os.lseek(descriptor, 0, os.SEEK_END)
         try:
-            os.write(descriptor, frame)
+            if os.write(descriptor, frame) != len(frame):
+                raise OSError(errno.ENOSPC, "short write")
             os.fsync(descriptor)
         except OSError as error:
-            os.ftruncate(descriptor, position)
+            with contextlib.suppress(OSError):
+                os.ftruncate(descriptor, position)
             raise SpoolFull(f"cannot write the spool: {error}") from error
         self._size += len(frame)
         if position + len(frame) >= SEGMENT_BYTES:

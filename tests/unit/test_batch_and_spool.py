@@ -1,0 +1,121 @@
+"""Batches collapse duplicate keys and round-trip through the spool; the spool survives torn writes."""
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sensorhub.ingest.batch import Batch
+from sensorhub.ingest.interpret import interpret
+from sensorhub.ingest.messages import Accepted
+from sensorhub.ingest.spool import Spool, SpoolFull
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def accepted(topic: str, payload: str, received: datetime = NOW) -> Accepted:
+    result = interpret(topic, payload.encode(), received)
+    assert isinstance(result, Accepted), result
+    return result
+
+
+def test_same_key_twice_keeps_the_last_value() -> None:
+    batch = Batch()
+    stamp = (NOW - timedelta(minutes=1)).isoformat()
+    batch.add(accepted("m1/dht22/temperature", f'{{"value": 20, "time": "{stamp}"}}'))
+    batch.add(accepted("m1/dht22/temperature", f'{{"value": 21, "time": "{stamp}"}}'))
+    batch.add(accepted("m1/bmp280/temperature", f'{{"value": 22, "time": "{stamp}"}}'))
+    assert batch.measurement_count == 2
+    assert batch.messages == 3
+    key = (NOW - timedelta(minutes=1), "m1", "temperature", "dht22")
+    assert batch.measurements[key] == 21
+
+
+def test_status_updates_are_coalesced_per_module_latest_wins() -> None:
+    batch = Batch()
+    batch.add(accepted("m1/system", '{"rssi": -70, "memory": {"heapFreeKb": 100}}'))
+    batch.add(accepted("m1/system", '{"rssi": -50}'))
+    batch.add(accepted("m1/sensors/status", '{"co2": {"status": "ok", "value": 500}}'))
+    batch.add(accepted("m1/sensors/status", '{"co2": {"status": "error"}}'))
+    fields = batch.module_fields[("device_system_status", "m1")]
+    assert fields["rssi"] == -50
+    assert fields["heap_free_kb"] == 100, "a later message must not wipe fields it did not mention"
+    assert batch.sensor_rows[("sensor_status", "m1", "co2")] == {"status": "error", "value": 500}
+
+
+def test_merge_is_the_same_as_adding_in_order() -> None:
+    first, second, together = Batch(), Batch(), Batch()
+    messages = [
+        ("m1/temperature", "20"),
+        ("m1/system", '{"rssi": -60}'),
+        ("m2/logs", '{"level": "warn", "msg": "low heap"}'),
+        ("m1/temperature", "21"),
+    ]
+    for index, (topic, payload) in enumerate(messages):
+        item = accepted(topic, payload)
+        (first if index < 2 else second).add(item)
+        together.add(item)
+    first.merge(second)
+    assert first.to_json() == together.to_json()
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.floats(-40, 85)), max_size=30))
+def test_batch_round_trips_through_json(readings: list[tuple[str, float]]) -> None:
+    batch = Batch()
+    for index, (module, value) in enumerate(readings):
+        stamp = (NOW - timedelta(seconds=index)).isoformat()
+        batch.add(accepted(f"{module}/temperature", f'{{"value": {value!r}, "time": "{stamp}"}}'))
+    batch.add(accepted("a/system/config", '{"ip": "10.0.0.2", "uptimeStart": 1764500000}'))
+    restored = Batch.from_json(batch.to_json())
+    assert restored.measurements == batch.measurements
+    assert restored.module_fields == batch.module_fields
+    assert restored.last_seen == batch.last_seen
+    assert restored.messages == batch.messages
+
+
+def test_spool_replays_records_in_order_and_forgets_consumed_segments(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=10 << 20)
+    for number in range(5):
+        spool.append(f"record {number}".encode())
+    segment = spool.oldest_segment()
+    assert segment is not None
+    assert list(spool.read_segment(segment)) == [f"record {n}".encode() for n in range(5)]
+    spool.remove_segment(segment)
+    assert spool.is_empty and spool.size_bytes == 0
+
+
+def test_spool_survives_a_restart_and_ignores_a_torn_last_record(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=10 << 20)
+    spool.append(b"kept 1")
+    spool.append(b"kept 2")
+    spool.close()
+    segment = next(tmp_path.glob("*.spool"))
+    with segment.open("ab") as stream:
+        stream.write(b"\x00\x00\x00\x10torn")  # a crash in the middle of the next append
+    reopened = Spool(tmp_path, max_bytes=10 << 20)
+    assert not reopened.is_empty
+    oldest = reopened.oldest_segment()
+    assert oldest is not None
+    assert list(reopened.read_segment(oldest)) == [b"kept 1", b"kept 2"]
+
+
+def test_spool_refuses_beyond_its_limit_and_keeps_what_it_had(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=64)
+    spool.append(b"x" * 20)
+    with pytest.raises(SpoolFull):
+        spool.append(b"y" * 60)
+    segment = spool.oldest_segment()
+    assert segment is not None
+    assert list(spool.read_segment(segment)) == [b"x" * 20]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_spool_write_error_is_reported_as_full(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    spool._active = Path("/dev/full")
+    spool._active_file = os.open("/dev/full", os.O_WRONLY)
+    with pytest.raises(SpoolFull):
+        spool.append(b"data")

@@ -1,0 +1,129 @@
+"""The buffer flushes by size or age, acknowledges only durable data, spools and replays in order."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sensorhub.ingest.batch import Batch
+from sensorhub.ingest.buffer import IngestBuffer
+from sensorhub.ingest.interpret import interpret
+from sensorhub.ingest.messages import Accepted
+from sensorhub.ingest.spool import Spool
+from sensorhub.metrics import Metrics
+
+
+class Store:
+    """Stands in for PostgreSQL: keeps written batches; `down` makes writes fail like an outage."""
+
+    def __init__(self) -> None:
+        self.batches: list[Batch] = []
+        self.down = False
+        self.written = asyncio.Event()
+
+    async def write(self, batch: Batch) -> None:
+        if self.down:
+            raise ConnectionRefusedError("database is down")
+        self.batches.append(batch)
+        self.written.set()
+
+    @property
+    def values(self) -> list[float]:
+        return [v for b in self.batches for v in b.measurements.values()]
+
+
+def reading(n: int) -> Accepted:
+    stamp = (datetime.now(UTC) - timedelta(seconds=1000 - n)).isoformat()
+    result = interpret(
+        "m1/temperature", f'{{"value": {n % 50}, "time": "{stamp}"}}'.encode(), datetime.now(UTC)
+    )
+    assert isinstance(result, Accepted)
+    return result
+
+
+def make_buffer(
+    store: Store, tmp_path: Path, *, max_size: int = 10, max_age: float = 60
+) -> IngestBuffer:
+    return IngestBuffer(
+        store.write,
+        Spool(tmp_path / "spool", 1 << 20),
+        Metrics(),
+        max_size=max_size,
+        max_age=max_age,
+    )
+
+
+async def test_full_buffer_flushes_at_once_and_acknowledges(tmp_path: Path) -> None:
+    store = Store()
+    buffer = make_buffer(store, tmp_path, max_size=5, max_age=3600)
+    buffer.start()
+    futures = [buffer.add(reading(n)) for n in range(5)]
+    await asyncio.wait_for(asyncio.gather(*futures), timeout=5)
+    assert len(store.batches) == 1 and store.batches[0].measurement_count == 5
+    await buffer.close()
+
+
+async def test_partial_buffer_waits_for_max_age(tmp_path: Path) -> None:
+    store = Store()
+    buffer = make_buffer(store, tmp_path, max_size=100, max_age=0.2)
+    buffer.start()
+    done = buffer.add(reading(1))
+    await asyncio.sleep(0)
+    assert not done.done(), "must not be acknowledged before it is written"
+    await asyncio.wait_for(done, timeout=5)
+    assert store.values == [1]
+    await buffer.close()
+
+
+async def test_outage_spools_acknowledges_and_replays_in_order(tmp_path: Path) -> None:
+    store = Store()
+    store.down = True
+    buffer = make_buffer(store, tmp_path, max_size=3)
+    buffer.start()
+    for n in range(9):
+        await asyncio.wait_for(buffer.add(reading(n)), timeout=5) if n % 3 == 2 else buffer.add(
+            reading(n)
+        )
+    assert store.batches == [], "nothing written while the database is down"
+    assert list((tmp_path / "spool").glob("*.spool")), "batches are on disk"
+    assert not buffer.database_available
+
+    store.down = False
+    buffer.add(reading(9))  # arrives while the spool is not empty: must be written after it
+    await buffer.close()
+    assert store.values == [float(n) for n in range(10)]
+    assert not list((tmp_path / "spool").glob("*.spool"))
+
+
+async def test_spooled_batches_are_replayed_after_a_restart(tmp_path: Path) -> None:
+    store = Store()
+    store.down = True
+    first = make_buffer(store, tmp_path, max_size=2)
+    first.start()
+    first.add(reading(1))
+    await asyncio.wait_for(first.add(reading(2)), timeout=5)
+    store.down = False
+    first._tasks[1].cancel()  # the process dies before replaying
+    await asyncio.sleep(0)
+
+    second = make_buffer(store, tmp_path, max_size=2)
+    second.start()
+    await asyncio.wait_for(store.written.wait(), timeout=10)
+    await second.close()
+    assert store.values == [1.0, 2.0]
+
+
+async def test_neither_database_nor_spool_holds_the_acknowledgement(tmp_path: Path) -> None:
+    store = Store()
+    store.down = True
+    buffer = IngestBuffer(
+        store.write, Spool(tmp_path / "spool", 1 << 20), Metrics(), max_size=1, max_age=60
+    )
+    buffer._spool.max_bytes = 1  # nothing fits: disk full
+    buffer.start()
+    done = buffer.add(reading(1))
+    await asyncio.sleep(0.5)
+    assert not done.done(), "a message neither stored nor spooled must not be acknowledged"
+    store.down = False
+    await asyncio.wait_for(done, timeout=10)
+    assert store.values == [1.0]
+    await buffer.close()
