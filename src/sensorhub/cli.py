@@ -116,6 +116,51 @@ def openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def simulate(args: argparse.Namespace) -> int:
+    from sensorhub.simulate import (
+        SimulationOptions,
+        format_progress,
+        run_simulation,
+        run_simulation_processes,
+    )
+
+    broker = args.broker or _settings().mqtt_url or "mqtt://127.0.0.1:1883"
+    try:
+        options = SimulationOptions(
+            broker_url=broker,
+            modules=args.modules,
+            rate=args.rate,
+            duration=args.duration,
+            qos=args.qos,
+            bad_ratio=args.bad_ratio,
+            module_prefix=args.prefix,
+            seed=args.seed,
+            sensor_interval=args.interval,
+        )
+    except ValueError as error:
+        print(f"sensorhub simulate: {error}", file=sys.stderr)
+        return 2
+
+    def progress(stats: Any) -> None:
+        print(f"\r{format_progress(stats)}", end="", file=sys.stderr, flush=True)
+
+    try:
+        if args.processes > 1:
+            stats = run_simulation_processes(options, args.processes, progress)
+        else:
+            stats = asyncio.run(run_simulation(options, progress=progress))
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except OSError as error:
+        print(
+            f"\nsensorhub simulate: cannot reach the broker at {broker}: {error}", file=sys.stderr
+        )
+        return 1
+    print(f"\r{format_progress(stats)}", file=sys.stderr)
+    return 0 if stats.errors == 0 else 1
+
+
 def _version() -> str:
     from sensorhub import __version__
 
@@ -143,6 +188,28 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate", help="apply database migrations and storage policies"
     )
     migrate_cmd.set_defaults(func=migrate)
+
+    sim = commands.add_parser("simulate", help="drive a broker with simulated ESP32 modules")
+    sim.add_argument("--modules", type=int, default=5, help="number of modules (default 5)")
+    sim.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="measurements/s in total (default: each sensor at its interval)",
+    )
+    sim.add_argument("--broker", help="broker URL (default MQTT_URL, else mqtt://127.0.0.1:1883)")
+    sim.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    sim.add_argument("--qos", type=int, choices=(0, 1), default=1)
+    sim.add_argument(
+        "--bad-ratio", type=float, default=0.0, help="share of malformed payloads (0..1)"
+    )
+    sim.add_argument(
+        "--interval", type=float, default=10.0, help="seconds between readings of a sensor"
+    )
+    sim.add_argument("--processes", type=int, default=1, help="worker processes (for high rates)")
+    sim.add_argument("--prefix", default="sim", help="module id prefix (default sim)")
+    sim.add_argument("--seed", type=int, default=None)
+    sim.set_defaults(func=simulate)
 
     openapi_cmd = commands.add_parser("openapi", help="write the OpenAPI schema")
     openapi_cmd.add_argument("-o", "--output", default="openapi.json", help="file, or - for stdout")
