@@ -68,3 +68,8 @@ class Metrics:
             "Live events dropped because the broadcast queue was full",
             registry=r,
         )
+        self.socketio_clients_dropped = Counter(
+            "sensorhub_socketio_clients_dropped",
+            "Socket.IO clients disconnected because they could not keep up with live events",
+            registry=r,
+        )
