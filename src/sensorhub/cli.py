@@ -73,6 +73,7 @@ def serve(args: argparse.Namespace) -> int:
         lifespan="on",
         timeout_graceful_shutdown=30,
         h11_max_incomplete_event_size=settings.max_body_bytes,
+        ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
     logger.info("sensorhub %s on http://%s:%d", _version(), settings.host, settings.port)
