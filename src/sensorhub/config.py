@@ -35,8 +35,9 @@ def parse_duration(value: object) -> object:
     return value
 
 
-def _default_client_id() -> str:
-    return f"sensorhub-{socket.gethostname()}"[:64]
+def default_client_id(port: int) -> str:
+    """Stable across restarts, distinct for instances on one host (they listen on other ports)."""
+    return f"sensorhub-{socket.gethostname()}-{port}"[:64]
 
 
 class Settings(BaseSettings):
@@ -59,7 +60,7 @@ class Settings(BaseSettings):
     mqtt_ca_file: Path | None = None
     mqtt_cert_file: Path | None = None
     mqtt_key_file: Path | None = None
-    mqtt_client_id: str = Field(default_factory=_default_client_id, min_length=1, max_length=64)
+    mqtt_client_id: str = Field(default="", max_length=64)
     mqtt_topics: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["#"])
     mqtt_shared_group: str | None = None
     mqtt_receive_maximum: int = Field(default=10_000, ge=20, le=65_535)
@@ -134,6 +135,12 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _default_client_id(self) -> Settings:
+        if not self.mqtt_client_id.strip():
+            self.mqtt_client_id = default_client_id(self.port)
+        return self
 
     @model_validator(mode="after")
     def _check_durations(self) -> Settings:

@@ -18,6 +18,7 @@ def test_defaults_are_safe_and_documented_values() -> None:
     assert settings.compress_after == timedelta(days=7)
     assert settings.retain_for == timedelta(days=90)
     assert settings.mqtt_client_id == Settings().mqtt_client_id, "client id must be stable"
+    assert Settings(port=8001).mqtt_client_id != settings.mqtt_client_id, "one per instance"
 
 
 def test_reads_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
