@@ -122,6 +122,30 @@ device_logs = Table(
     Index("ix_device_logs_module_time", "module_id", "time"),
 )
 
+# Plain PostgreSQL only (migration 0002); on TimescaleDB `measurements_hourly` is a continuous
+# aggregate and these do not exist.
+measurements_hourly_rollup = Table(
+    "measurements_hourly_rollup",
+    metadata,
+    _timestamp("bucket", nullable=False),
+    Column("module_id", Text, nullable=False),
+    Column("sensor_type", Text, nullable=False),
+    Column("sum", Double, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("min", Double, nullable=False),
+    Column("max", Double, nullable=False),
+    PrimaryKeyConstraint("module_id", "sensor_type", "bucket"),
+)
+
+measurements_rollup_dirty = Table(
+    "measurements_rollup_dirty",
+    metadata,
+    _timestamp("bucket", nullable=False),
+    Column("module_id", Text, nullable=False),
+    Column("sensor_type", Text, nullable=False),
+    PrimaryKeyConstraint("bucket", "module_id", "sensor_type"),
+)
+
 sensorhub_meta = Table(
     "sensorhub_meta",
     metadata,

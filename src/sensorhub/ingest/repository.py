@@ -16,6 +16,16 @@ SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::
 ON CONFLICT (time, module_id, sensor_type, hardware_id) DO UPDATE SET value = EXCLUDED.value
 """
 
+# Plain PostgreSQL only: queue the touched hours for the rollup job (sensorhub.db.rollup). The
+# sorted DO UPDATE locks the queue rows in a fixed order until commit, so the job waits for us.
+MARK_ROLLUP_DIRTY = """
+INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type)
+SELECT DISTINCT date_trunc('hour', t, 'UTC'), m, s
+FROM unnest($1::timestamptz[], $2::text[], $3::text[]) AS u(t, m, s)
+ORDER BY 1, 2, 3
+ON CONFLICT (bucket, module_id, sensor_type) DO UPDATE SET bucket = EXCLUDED.bucket
+"""
+
 TOUCH_MODULES = """
 INSERT INTO device_system_status (module_id, name, last_seen)
 SELECT id, id, seen FROM unnest($1::text[], $2::timestamptz[]) AS t(id, seen)
@@ -67,8 +77,13 @@ def _grouped_upserts(
     return statements
 
 
-async def write_batch(connection: asyncpg.Connection, batch: Batch) -> None:
-    """Write every row of `batch` atomically; the last value of a key wins."""
+async def write_batch(
+    connection: asyncpg.Connection, batch: Batch, *, track_rollup: bool = True
+) -> None:
+    """Write every row of `batch` atomically; the last value of a key wins.
+
+    `track_rollup` queues the touched hours for the plain-PostgreSQL rollup (off on TimescaleDB).
+    """
     async with connection.transaction():
         if batch.last_seen:
             await connection.execute(
@@ -83,6 +98,8 @@ async def write_batch(connection: asyncpg.Connection, batch: Batch) -> None:
             await connection.execute(
                 UPSERT_MEASUREMENTS, *columns, list(batch.measurements.values())
             )
+            if track_rollup:
+                await connection.execute(MARK_ROLLUP_DIRTY, *columns[:3])
         if batch.logs:
             await connection.execute(
                 INSERT_LOGS,
@@ -96,10 +113,13 @@ async def write_batch(connection: asyncpg.Connection, batch: Batch) -> None:
 class BatchRepository:
     """Writes batches through a pool, failing fast when the database is unreachable."""
 
-    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout: float = 5.0) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, acquire_timeout: float = 5.0, track_rollup: bool = True
+    ) -> None:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
+        self._track_rollup = track_rollup
 
     async def write(self, batch: Batch) -> None:
         async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
-            await write_batch(connection, batch)
+            await write_batch(connection, batch, track_rollup=self._track_rollup)

@@ -1,0 +1,261 @@
+"""Plain-PostgreSQL storage on a real database: hourly rollup, retention, migrations, report."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from sensorhub.config import Settings
+from sensorhub.db.migrate import downgrade_schema, migrate, upgrade_schema
+from sensorhub.db.retention import apply_retention, storage_jobs
+from sensorhub.db.rollup import refresh_rollup
+from sensorhub.db.storage_stats import storage_report
+from sensorhub.ingest.batch import Batch
+from sensorhub.ingest.messages import LogEntry, Measurement
+from sensorhub.ingest.repository import write_batch
+from tests.support import RunningApp
+
+HOUR = timedelta(hours=1)
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+Reading = tuple[datetime, str, str, str, float]
+
+HOURLY = """
+SELECT bucket, module_id, sensor_type, avg, min, max, count FROM measurements_hourly
+ORDER BY bucket, module_id, sensor_type
+"""
+
+DIRECT = """
+SELECT date_trunc('hour', time, 'UTC') AS bucket, module_id, sensor_type,
+       avg(value) AS avg, min(value) AS min, max(value) AS max, count(*) AS count
+FROM measurements GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+"""
+
+
+def batch_of(readings: Iterable[Reading], logs: Iterable[LogEntry] = ()) -> Batch:
+    batch = Batch()
+    for reading in readings:
+        batch.add_measurement(Measurement(*reading))
+    batch.logs.extend(logs)
+    return batch
+
+
+def rows(records: list[asyncpg.Record]) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in records]
+
+
+def assert_same_aggregates(actual: list[asyncpg.Record], expected: list[asyncpg.Record]) -> None:
+    assert [tuple(r)[:3] for r in actual] == [tuple(r)[:3] for r in expected]
+    for got, want in zip(actual, expected, strict=True):
+        assert got["avg"] == pytest.approx(want["avg"], rel=1e-12)
+        assert (got["min"], got["max"], got["count"]) == (want["min"], want["max"], want["count"])
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    assert not await migrate(Settings(), database_url), "these tests need plain PostgreSQL"
+    connection = await asyncpg.connect(database_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+async def test_rollup_matches_known_values_with_updates_and_late_data(
+    db: asyncpg.Connection,
+) -> None:
+    await write_batch(
+        db,
+        batch_of(
+            [
+                (T0, "m1", "temp", "a", 10.0),
+                (T0 + timedelta(minutes=10), "m1", "temp", "a", 20.0),
+                (T0 + timedelta(minutes=10), "m1", "temp", "b", 30.0),
+                (T0 + timedelta(minutes=59), "m1", "hum", "a", 50.0),
+                (T0 + HOUR, "m1", "temp", "a", 5.0),
+            ]
+        ),
+    )
+    assert await refresh_rollup(db) == 3
+    assert rows(await db.fetch(HOURLY)) == [
+        (T0, "m1", "hum", 50.0, 50.0, 50.0, 1),
+        (T0, "m1", "temp", 20.0, 10.0, 30.0, 3),
+        (T0 + HOUR, "m1", "temp", 5.0, 5.0, 5.0, 1),
+    ]
+
+    # A repeated key replaces its value; a late reading lands in an hour days back.
+    late = T0 - timedelta(days=5)
+    await write_batch(
+        db,
+        batch_of([(T0, "m1", "temp", "a", 40.0), (late, "m1", "temp", "a", 1.5)]),
+    )
+    assert await refresh_rollup(db) == 2
+    assert await refresh_rollup(db) == 0
+    assert rows(await db.fetch(HOURLY)) == [
+        (late, "m1", "temp", 1.5, 1.5, 1.5, 1),
+        (T0, "m1", "hum", 50.0, 50.0, 50.0, 1),
+        (T0, "m1", "temp", 30.0, 20.0, 40.0, 3),
+        (T0 + HOUR, "m1", "temp", 5.0, 5.0, 5.0, 1),
+    ]
+
+    # Deleting rows (as deleting a module does) empties their hours.
+    await db.execute("DELETE FROM measurements WHERE sensor_type = 'temp'")
+    await refresh_rollup(db)
+    assert rows(await db.fetch(HOURLY)) == [(T0, "m1", "hum", 50.0, 50.0, 50.0, 1)]
+
+
+async def test_hourly_answers_equal_a_direct_aggregate(db: asyncpg.Connection) -> None:
+    rng = random.Random(6)
+    start = T0 - timedelta(days=3)
+    readings = {
+        (start + timedelta(seconds=rng.randrange(0, 3 * 86400)), f"m{m}", sensor, hw): rng.uniform(
+            -20, 40
+        )
+        for _ in range(3000)
+        for m in [rng.randrange(3)]
+        for sensor in [rng.choice(["temp", "hum", "co2"])]
+        for hw in [rng.choice(["a", "b"])]
+    }
+    items = [(*key, value) for key, value in readings.items()]
+    for i in range(0, len(items), 500):  # several batches, some overwriting earlier keys
+        chunk = items[i : i + 500]
+        await write_batch(db, batch_of(chunk))
+        await write_batch(db, batch_of((*r[:4], r[4] + 1) for r in chunk[:50]))
+    await refresh_rollup(db)
+    assert_same_aggregates(await db.fetch(HOURLY), await db.fetch(DIRECT))
+
+    # A day-resolution history answer built from the hourly rows equals the raw computation.
+    daily_from_hourly = await db.fetch(
+        """
+        SELECT date_trunc('day', bucket, 'UTC') AS day, module_id, sensor_type,
+               sum(avg * count) / sum(count) AS avg, min(min) AS min, max(max) AS max,
+               sum(count)::bigint AS count
+        FROM measurements_hourly GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        """
+    )
+    daily_direct = await db.fetch(
+        """
+        SELECT date_trunc('day', time, 'UTC') AS day, module_id, sensor_type, avg(value) AS avg,
+               min(value) AS min, max(value) AS max, count(*) AS count
+        FROM measurements GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        """
+    )
+    assert_same_aggregates(daily_from_hourly, daily_direct)
+
+
+async def test_rollup_waits_for_a_writer_still_in_its_transaction(
+    db: asyncpg.Connection, database_url: str
+) -> None:
+    await write_batch(db, batch_of([(T0, "m1", "temp", "a", 1.0)]))
+    writer = await asyncpg.connect(database_url)
+    try:
+        transaction = writer.transaction()
+        await transaction.start()
+        await write_batch(writer, batch_of([(T0 + timedelta(minutes=1), "m1", "temp", "a", 3.0)]))
+        # The writer holds the queued bucket: the run leaves it for later instead of missing data.
+        assert await refresh_rollup(db) == 0
+        await transaction.commit()
+    finally:
+        await writer.close()
+    assert await refresh_rollup(db) == 1
+    assert rows(await db.fetch(HOURLY)) == [(T0, "m1", "temp", 2.0, 1.0, 3.0, 2)]
+
+
+async def test_retention_removes_only_old_rows(db: asyncpg.Connection) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = [(now - timedelta(days=100, minutes=i), "m1", "temp", "a", float(i)) for i in range(25)]
+    recent = [(now - timedelta(days=89, minutes=i), "m1", "temp", "a", float(i)) for i in range(7)]
+    logs = [
+        LogEntry(now - timedelta(days=91), "m1", "info", "old"),
+        LogEntry(now - timedelta(days=1), "m1", "info", "new"),
+    ]
+    await write_batch(db, batch_of(old + recent, logs))
+    await refresh_rollup(db)
+
+    deleted = await apply_retention(db, timedelta(days=90), batch_size=10)
+
+    assert deleted == 25
+    assert await db.fetchval("SELECT count(*) FROM measurements") == 7
+    assert await db.fetchval("SELECT min(time) FROM measurements") == min(r[0] for r in recent)
+    assert [r["message"] for r in await db.fetch("SELECT message FROM device_logs")] == ["new"]
+    assert_same_aggregates(await db.fetch(HOURLY), await db.fetch(DIRECT))
+    assert await db.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 0
+    assert await apply_retention(db, timedelta(days=90)) == 0
+
+
+async def test_migrations_re_run_and_0002_downgrades_and_backfills(database_url: str) -> None:
+    await migrate(Settings(), database_url)
+    await migrate(Settings(), database_url)
+    connection = await asyncpg.connect(database_url)
+    try:
+        assert await _objects(connection) == {
+            "measurements_hourly",
+            "measurements_hourly_rollup",
+            "measurements_rollup_dirty",
+            "measurements_rollup_on_delete",
+        }
+        await asyncio.to_thread(downgrade_schema, database_url, "0001")
+        assert await _objects(connection) == set()
+        await connection.execute(
+            "INSERT INTO measurements VALUES ($1, 'm1', 't', 'a', 2), ($2, 'm1', 't', 'a', 4)",
+            T0,
+            T0 + timedelta(minutes=5),
+        )
+        await asyncio.to_thread(upgrade_schema, database_url)
+        assert rows(await connection.fetch(HOURLY)) == [(T0, "m1", "t", 3.0, 2.0, 4.0, 2)]
+    finally:
+        await connection.close()
+
+
+async def _objects(connection: asyncpg.Connection) -> set[str]:
+    records = await connection.fetch(
+        """
+        SELECT relname AS name FROM pg_class
+        WHERE relnamespace = 'public'::regnamespace
+          AND relname IN ('measurements_hourly', 'measurements_hourly_rollup',
+                          'measurements_rollup_dirty')
+        UNION ALL
+        SELECT tgname FROM pg_trigger WHERE tgname = 'measurements_rollup_on_delete'
+        """
+    )
+    return {r["name"] for r in records}
+
+
+async def test_storage_report_on_plain_postgresql(db: asyncpg.Connection) -> None:
+    await write_batch(
+        db, batch_of([(T0, "m1", "temp", "a", 1.0), (T0 + HOUR, "m1", "temp", "a", 2.0)])
+    )
+    report = await storage_report(db, timescale=False)
+    assert report["storage"] == "postgresql"
+    assert report["timescaledb"] is None
+    assert report["timescaledb_version"] is None
+    assert report["database_bytes"] > 0 and report["database_size"]
+    assert report["measurements"] == {
+        "count": 2,
+        "count_is_estimate": False,
+        "oldest": T0,
+        "newest": T0 + HOUR,
+    }
+    assert report["rollup_pending_buckets"] == 2
+    names = [t["name"] for t in report["tables"]]
+    assert names[:3] == ["measurements", "measurements_hourly_rollup", "measurements_rollup_dirty"]
+    assert all(t["bytes"] > 0 and t["size"] for t in report["tables"])
+
+
+async def test_storage_jobs_per_path() -> None:
+    settings = Settings()
+    assert [name for name, _, _ in storage_jobs(settings, timescale=False)] == [
+        "retention",
+        "rollup",
+    ]
+    assert [name for name, _, _ in storage_jobs(settings, timescale=True)] == ["retention"]
+
+
+async def test_the_running_app_tracks_the_rollup(app: RunningApp) -> None:
+    names = [job.name for job in app.runtime.jobs]
+    assert names.count("rollup") == 1 and names.count("retention") == 1
