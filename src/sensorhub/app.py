@@ -13,7 +13,8 @@ from starlette.types import Receive, Scope, Send
 
 from sensorhub import __version__
 from sensorhub.config import Settings
-from sensorhub.errors import install_error_handlers
+from sensorhub.errors import BodySizeLimit, install_error_handlers
+from sensorhub.modules.devices.routes import router as devices_router
 from sensorhub.modules.system.routes import router as system_router
 from sensorhub.runtime import Runtime
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> SensorhubApp:
         generate_unique_id_function=operation_id,
     )
     api.state.runtime = runtime
+    api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # inside CORS
     api.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -63,4 +65,5 @@ def create_app(settings: Settings) -> SensorhubApp:
     )
     install_error_handlers(api)
     api.include_router(system_router)
+    api.include_router(devices_router)
     return SensorhubApp(api, runtime)

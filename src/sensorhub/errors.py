@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi import HTTPException as FastAPIHTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class NotFoundError(HTTPException):
@@ -36,3 +38,45 @@ def install_error_handlers(app: FastAPI) -> None:
             {"error": f"invalid input: {summary}", "status": 422, "detail": problems},
             status_code=422,
         )
+
+
+class BodySizeLimit:
+    """ASGI middleware: request bodies larger than `max_bytes` get a 413 JSON error.
+
+    A declared `Content-Length` is checked before anything is read; a chunked body is counted
+    while the route reads it.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+                await self._too_large(scope, receive, send)
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # fastapi's HTTPException: FastAPI re-raises it while parsing the body.
+                    raise FastAPIHTTPException(413, self._detail())
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _detail(self) -> str:
+        return f"request body larger than {self.max_bytes} bytes"
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = {"error": self._detail(), "status": 413}
+        response = JSONResponse(body, status_code=413, headers={"Connection": "close"})
+        await response(scope, receive, send)

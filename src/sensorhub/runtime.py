@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sensorhub.config import Settings
 from sensorhub.db.migrate import migrate
+from sensorhub.db.retention import storage_jobs
 from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.pipeline import IngestPipeline
 from sensorhub.ingest.repository import BatchRepository
@@ -16,6 +18,7 @@ from sensorhub.ingest.spool import Spool
 from sensorhub.jobs import JobBody, PeriodicJob
 from sensorhub.metrics import Metrics
 from sensorhub.modules.devices.configuration import republish_all
+from sensorhub.modules.system.sampler import sample_metrics
 from sensorhub.plugins.db import Database
 from sensorhub.plugins.embedded import EmbeddedBroker, EmbeddedPostgres
 from sensorhub.plugins.mqtt import MqttPlugin
@@ -88,7 +91,7 @@ class Runtime:
             logger.info("broker: %s", _redact(self.broker_url))
 
         spool = Spool(settings.data_dir / "spool", settings.spool_max_bytes)
-        repository = BatchRepository(self.database.pool)
+        repository = BatchRepository(self.database.pool, track_rollup=not self.timescale)
         self.buffer = IngestBuffer(
             repository.write,
             spool,
@@ -110,6 +113,9 @@ class Runtime:
         )
         await self.mqtt.start()
 
+        if settings.simulate:
+            await self._start_simulator(settings.simulate)
+
         for name, interval, body in self._job_definitions():
             pool = self.database.pool
             job = PeriodicJob(name, interval, body, pool, first_delay=min(interval, 5.0))
@@ -119,7 +125,26 @@ class Runtime:
 
     def _job_definitions(self) -> list[tuple[str, float, JobBody]]:
         """Background jobs: (name, interval in seconds, body run under the job's advisory lock)."""
-        return []
+        return [
+            *storage_jobs(self.settings, timescale=self.timescale),
+            ("metrics-sampler", self.settings.metrics_sample_interval, sample_metrics),
+        ]
+
+    async def _start_simulator(self, modules: int) -> None:
+        from sensorhub.simulate import SimulationOptions, run_simulation
+
+        assert self.broker_url is not None
+        options = SimulationOptions(broker_url=self.broker_url, modules=modules)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_simulation(options, stop=stop), name="simulator")
+        logger.info("simulating %d modules (sim-001 …) on %s", modules, self.broker_url)
+
+        async def stop_simulator() -> None:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, timeout=15)
+
+        self._stops.append(stop_simulator)
 
     async def _stop_ingest(self) -> None:
         """Flush everything, let the last acknowledgements go out, then leave the broker."""

@@ -1,13 +1,25 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness, Prometheus metrics, and `/api` database size, metrics history, storage."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sensorhub.deps import RuntimeDep
-from sensorhub.modules.system.schemas import Health, Readiness
+from sensorhub.db.storage_stats import storage_report
+from sensorhub.deps import DbDep, RuntimeDep
+from sensorhub.modules.system import repository
+from sensorhub.modules.system.schemas import (
+    DbSize,
+    Health,
+    MetricsHistory,
+    MetricsSample,
+    Readiness,
+    StorageReport,
+)
 
 router = APIRouter(tags=["system"])
 
@@ -39,3 +51,37 @@ async def ready(runtime: RuntimeDep) -> Response:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(runtime: RuntimeDep) -> Response:
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/api/db-size", response_model=DbSize, summary="Size of the database")
+async def get_db_size(db: DbDep) -> DbSize:
+    size_bytes, size = await repository.database_size(db.pool)
+    return DbSize(total_size=size, total_size_bytes=size_bytes)
+
+
+@router.get(
+    "/api/metrics-history",
+    response_model=MetricsHistory,
+    summary="Sampled database size, row counts and ingest rate",
+)
+async def get_metrics_history(
+    db: DbDep,
+    days: Annotated[float, Query(gt=0, le=3650, description="How far back.")] = 7,
+) -> MetricsHistory:
+    end = datetime.now(UTC)
+    start = end - timedelta(days=days)
+    rows = await repository.metrics_history(db.pool, start, end)
+    return MetricsHistory(
+        samples=[MetricsSample.model_validate(dict(row)) for row in rows], from_=start, to=end
+    )
+
+
+@router.get(
+    "/api/storage",
+    response_model=StorageReport,
+    summary="Database and table sizes, measurement counts, TimescaleDB state",
+)
+async def get_storage(runtime: RuntimeDep) -> StorageReport:
+    async with runtime.db.pool.acquire() as connection:
+        report = await storage_report(connection, runtime.timescale)
+    return StorageReport.model_validate(report)
