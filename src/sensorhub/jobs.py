@@ -1,7 +1,8 @@
 """Periodic background jobs that run on one instance at a time.
 
-Each run takes a PostgreSQL advisory lock named after the job; an instance that cannot take it
-skips that run, so several sensorhub instances on one database do the work once per period.
+A PostgreSQL advisory lock named after the job decides which instance runs it: the instance that
+takes it keeps it (on one pooled connection) and runs the job every period; the others skip and try
+again each period, so several sensorhub instances on one database do the work once per period.
 """
 
 from __future__ import annotations
@@ -71,10 +72,30 @@ class PeriodicJob:
         await asyncio.sleep(self._first_delay)
         while True:
             try:
-                if await run_once(self._pool, self.name, self._body):
-                    self.runs += 1
+                await self._lead()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 logger.warning("background job %s failed: %s", self.name, error)
             await asyncio.sleep(self.interval)
+
+    async def _lead(self) -> None:
+        """While this instance holds the job's lock, run the body every `interval` seconds.
+
+        The lock stays on one pooled connection for as long as this instance runs the job; the
+        others try again every `interval` and take over when it stops or its connection breaks.
+        Releasing the lock after each run would let an instance whose timer fires a moment later
+        run the job a second time in the same period.
+        """
+        async with self._pool.acquire() as connection:
+            key = advisory_key(self.name)
+            if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                return
+            try:
+                while True:
+                    await self._body(connection)
+                    self.runs += 1
+                    await asyncio.sleep(self.interval)
+            finally:
+                with contextlib.suppress(Exception):
+                    await connection.execute("SELECT pg_advisory_unlock($1)", key)

@@ -168,8 +168,12 @@ class MqttPlugin:
             delay = min(delay * 2, MAX_BACKOFF)
 
     def _on_connect(self, client: Any, flags: int, rc: int, properties: Any) -> None:
+        # No Local on a shared subscription is a protocol error (MQTT-3.8.3-4; EMQX disconnects)
         client.subscribe(
-            [Subscription(topic, qos=1, no_local=True) for topic in self.subscriptions]
+            [
+                Subscription(topic, qos=1, no_local=not topic.startswith("$share/"))
+                for topic in self.subscriptions
+            ]
         )
         logger.info(
             "connected to broker %s:%d as %s, subscribed to %s",
