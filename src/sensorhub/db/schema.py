@@ -97,7 +97,13 @@ measurements = Table(
     Column("hardware_id", Text, nullable=False),
     Column("value", Double, nullable=False),
     PrimaryKeyConstraint("time", "module_id", "sensor_type", "hardware_id"),
-    Index("ix_measurements_module_sensor_time", "module_id", "sensor_type", "time"),
+    Index(
+        "ix_measurements_module_sensor_time",
+        "module_id",
+        "sensor_type",
+        "time",
+        postgresql_include=["value"],
+    ),
 )
 
 system_metrics = Table(
