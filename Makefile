@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SIMULATED_MODULES ?= 5
 
-.PHONY: install run test lint format bench openapi clean
+.PHONY: install run test lint format bench bench-smoke openapi clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,6 @@ openapi: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+bench-smoke: install
+	$(BIN)/python -m bench smoke
