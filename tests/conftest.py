@@ -45,6 +45,7 @@ async def broker_url() -> AsyncIterator[str]:
         yield url
         return
     broker = EmbeddedBroker(port=0)
+    os.environ["MQTT_PROTOCOL"] = "3.1.1"  # amqtt speaks MQTT 3.1.1 only
     try:
         yield await broker.start()
     finally:

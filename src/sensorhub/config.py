@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     mqtt_topics: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["#"])
     mqtt_shared_group: str | None = None
     mqtt_receive_maximum: int = Field(default=10_000, ge=20, le=65_535)
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65_535)

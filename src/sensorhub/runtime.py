@@ -109,7 +109,7 @@ class Runtime:
             self.broker_url,
             self.pipeline.handle,
             on_connect=self._republish_configs,
-            mqtt5=not embedded_broker,
+            mqtt5=settings.mqtt_protocol == "5" and not embedded_broker,
         )
         await self.mqtt.start()
 

@@ -154,24 +154,27 @@ class MqttPlugin:
                 )
                 return
             except Exception as error:
-                if self._version == MQTTv50 and "protocol version" in str(error).lower():
+                if self._version == MQTTv50 and _protocol_refused(error):
+                    logger.warning("broker %s:%d refuses MQTT 5; using 3.1.1", self.host, self.port)
                     self._version = MQTTv311
                     continue
                 logger.warning(
                     "cannot connect to broker %s:%d (%s); retrying in %.1f s",
                     self.host,
                     self.port,
-                    error,
+                    _describe(error),
                     delay,
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF)
 
     def _on_connect(self, client: Any, flags: int, rc: int, properties: Any) -> None:
-        # No Local on a shared subscription is a protocol error (MQTT-3.8.3-4; EMQX disconnects)
+        # No Local exists in MQTT 5 only (3.1.1 brokers read the option bits as the QoS), and on
+        # a shared subscription it is a protocol error (MQTT-3.8.3-4; EMQX disconnects).
+        mqtt5 = self._version == MQTTv50
         client.subscribe(
             [
-                Subscription(topic, qos=1, no_local=not topic.startswith("$share/"))
+                Subscription(topic, qos=1, no_local=mqtt5 and not topic.startswith("$share/"))
                 for topic in self.subscriptions
             ]
         )
@@ -206,3 +209,15 @@ class MqttPlugin:
         except Exception:
             logger.exception("unexpected error handling a message on %r", topic)
         return int(PubAckReasonCode.SUCCESS)
+
+
+def _protocol_refused(error: BaseException) -> bool:
+    """A broker that does not speak MQTT 5 refuses the CONNECT with this reason.
+
+    (amqtt never answers an MQTT 5 CONNECT at all: set MQTT_PROTOCOL=3.1.1 for it.)
+    """
+    return "protocol version" in str(error).lower()
+
+
+def _describe(error: BaseException) -> str:
+    return str(error) or type(error).__name__
