@@ -133,10 +133,35 @@ class Sensorhub:
         return values
 
 
+def forget_session(client_id: str) -> None:
+    """Remove a persistent session from the broker (Clean Start, no expiry), so that a finished
+    benchmark's subscription does not keep queueing every later message on the broker."""
+    from urllib.parse import urlsplit
+
+    from gmqtt import Client
+    from gmqtt.mqtt.constants import MQTTv50
+
+    async def forget() -> None:
+        parts = urlsplit(BROKER_URL)
+        client = Client(client_id, clean_session=True, session_expiry_interval=0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, version=MQTTv50),
+                10,
+            )
+            await client.disconnect()
+
+    # A thread of its own: the benchmarks call this from inside their event loop.
+    worker = threading.Thread(target=asyncio.run, args=(forget(),))
+    worker.start()
+    worker.join()
+
+
 @contextlib.contextmanager
 def sensorhub(database_url: str, topics: str, **env: str) -> Iterator[Sensorhub]:
     """Run `sensorhub serve` against the given database and the benchmark broker."""
     port = free_port()
+    client_id = env.pop("MQTT_CLIENT_ID", f"bench-{uuid.uuid4().hex[:8]}")
     data_dir = (
         Path(os.environ.get("BENCH_DATA_DIR", "/tmp")) / f"sensorhub-bench-{uuid.uuid4().hex[:8]}"
     )
@@ -146,7 +171,7 @@ def sensorhub(database_url: str, topics: str, **env: str) -> Iterator[Sensorhub]
         "DATABASE_URL": database_url,
         "MQTT_URL": BROKER_URL,
         "MQTT_TOPICS": topics,
-        "MQTT_CLIENT_ID": f"bench-{uuid.uuid4().hex[:8]}",
+        "MQTT_CLIENT_ID": client_id,
         "DATA_DIR": str(data_dir),
         "PORT": str(port),
         "LOG_LEVEL": "WARNING",
@@ -180,6 +205,7 @@ def sensorhub(database_url: str, topics: str, **env: str) -> Iterator[Sensorhub]
         import shutil
 
         shutil.rmtree(data_dir, ignore_errors=True)
+        forget_session(client_id)
 
 
 async def wait_for_count(

@@ -14,7 +14,7 @@ from bench.common import (
     sensorhub,
     wait_for_count,
 )
-from bench.ingest import generate
+from bench.ingest import generate, module_topics
 
 RATE = 2_000.0
 
@@ -25,7 +25,7 @@ async def run(quick: bool = False) -> list[Table]:
     prefix = f"s{uuid.uuid4().hex[:6]}"
     samples: list[tuple[float, float, float]] = []
     try:
-        with sensorhub(database_url, "#") as hub:
+        with sensorhub(database_url, module_topics(prefix), BUFFER_MAX_AGE="1") as hub:
             sampler = ProcessSampler(hub.process.pid, interval=1.0).start()
             stop = asyncio.Event()
 
