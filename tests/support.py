@@ -63,6 +63,19 @@ async def running_app(**env: str) -> AsyncIterator[RunningApp]:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=60)
+        if settings.mqtt_url is not None:
+            await forget_session(settings.mqtt_url, settings.mqtt_client_id)
+
+
+async def forget_session(broker_url: str, client_id: str) -> None:
+    """Remove the persistent session a test instance left on the broker (Clean Start)."""
+    parts = urlsplit(broker_url)
+    client = Client(client_id, clean_session=True)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(
+            client.connect(parts.hostname, parts.port or 1883, version=MQTTv311), 10
+        )
+        await client.disconnect()
 
 
 async def wait_until(
