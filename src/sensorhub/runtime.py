@@ -27,6 +27,7 @@ from sensorhub.plugins.socketio import SocketIOPlugin
 logger = logging.getLogger(__name__)
 
 Stop = Callable[[], Awaitable[None]]
+EMBEDDED_BROKER_MAX_AGE = 2.0
 
 
 @dataclass
@@ -97,7 +98,7 @@ class Runtime:
             spool,
             self.metrics,
             max_size=settings.buffer_max_size,
-            max_age=settings.buffer_max_age,
+            max_age=self._flush_age(embedded_broker),
         )
         self.metrics.buffer_depth.set_function(lambda: self.buffer.depth if self.buffer else 0)
         self.metrics.spool_bytes.set(spool.size_bytes)
@@ -129,6 +130,18 @@ class Runtime:
             *storage_jobs(self.settings, timescale=self.timescale),
             ("metrics-sampler", self.settings.metrics_sample_interval, sample_metrics),
         ]
+
+    def _flush_age(self, embedded_broker: bool) -> float:
+        """amqtt gives up on a PUBACK after 5 s: on the embedded broker, acknowledge well before."""
+        age = self.settings.buffer_max_age
+        if embedded_broker and age > EMBEDDED_BROKER_MAX_AGE:
+            logger.info(
+                "embedded broker: flushing at least every %.0f s (BUFFER_MAX_AGE=%g)",
+                EMBEDDED_BROKER_MAX_AGE,
+                age,
+            )
+            return EMBEDDED_BROKER_MAX_AGE
+        return age
 
     async def _start_simulator(self, modules: int) -> None:
         from sensorhub.simulate import SimulationOptions, run_simulation

