@@ -108,7 +108,7 @@ class Runtime:
         self.mqtt = MqttPlugin(
             settings,
             self.broker_url,
-            self.pipeline.handle,
+            self.pipeline.accept,
             on_connect=self._republish_configs,
             mqtt5=settings.mqtt_protocol == "5" and not embedded_broker,
         )

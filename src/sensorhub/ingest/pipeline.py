@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from prometheus_client import Counter
+
 from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.interpret import interpret
-from sensorhub.ingest.messages import Accepted, Rejected
+from sensorhub.ingest.messages import Accepted, MessageKind, Rejected
 from sensorhub.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -55,29 +58,49 @@ class IngestPipeline:
         self._live = live
         self._max_qos0 = max_unacknowledged_qos0
         self._rejections = RateLimitedLog()
+        # Children of labelled metrics, looked up once: `labels()` costs more than `inc()`.
+        self._received = metrics.received
+        self._accepted = {kind: metrics.accepted.labels(kind.value) for kind in MessageKind}
+        self._rejected: dict[str, Counter] = {}
 
     def set_live_sink(self, live: LiveSink | None) -> None:
         self._live = live
 
-    async def handle(self, topic: str | bytes, payload: bytes, qos: int) -> None:
-        """Process one message; returns once it may be acknowledged to the broker."""
-        self._metrics.received.inc()
+    def accept(self, topic: str | bytes, payload: bytes, qos: int) -> asyncio.Future[None] | None:
+        """Process one message without waiting.
+
+        Returns:
+            The future that completes once the message's data is durable (acknowledge then), or
+            None when there is nothing to wait for (rejected, or QoS 0).
+        """
+        self._received.inc()
         result = interpret(topic, payload, datetime.now(UTC))
         if isinstance(result, Rejected):
-            self._metrics.rejected.labels(result.reason.value).inc()
+            self._reject(result.reason.value)
             self._rejections.warning("rejected %s: %s", result.reason.value, result.detail)
-            return
+            return None
         if qos == 0 and self._buffer.depth >= self._max_qos0:
-            self._metrics.rejected.labels(OVERLOAD).inc()
+            self._reject(OVERLOAD)
             self._rejections.warning(
                 "dropping QoS 0 message: buffer full (database and spool busy)"
             )
-            return
-        self._metrics.accepted.labels(result.kind.value).inc()
+            return None
+        self._accepted[result.kind].inc()
         if result.clock_corrected:
             self._metrics.clock_corrections.inc()
         durable = self._buffer.add(result)
         if self._live is not None:
             self._live(result)
-        if qos > 0:
+        return durable if qos > 0 else None
+
+    async def handle(self, topic: str | bytes, payload: bytes, qos: int) -> None:
+        """Process one message; returns once it may be acknowledged to the broker."""
+        durable = self.accept(topic, payload, qos)
+        if durable is not None:
             await durable
+
+    def _reject(self, reason: str) -> None:
+        counter = self._rejected.get(reason)
+        if counter is None:
+            counter = self._rejected[reason] = self._metrics.rejected.labels(reason)
+        counter.inc()

@@ -1,8 +1,8 @@
 """The MQTT plugin: a persistent-session gmqtt connection that acknowledges QoS 1 messages late.
 
-gmqtt runs `on_message` as a task per message and, with `optimistic_acknowledgement=False`, sends
-the PUBACK only when that task returns — after the ingest pipeline says the data is durable. The
-broker keeps at most `receive_maximum` messages in flight, which bounds sensorhub's memory.
+A QoS 1 message's PUBACK goes out only once the ingest pipeline says its data is durable
+(`late_acks.py`). The broker keeps at most `receive_maximum` messages in flight, which bounds
+sensorhub's memory.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from gmqtt import Client, Subscription
-from gmqtt.mqtt.constants import MQTTv50, MQTTv311, PubAckReasonCode
+from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
 from sensorhub.config import Settings
+from sensorhub.plugins.late_acks import Accept, LateAcks
 
 logger = logging.getLogger(__name__)
 
-MessageHandler = Callable[[str | bytes, bytes, int], Awaitable[None]]
 ConnectHook = Callable[[], Awaitable[None]]
 
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
@@ -37,7 +37,7 @@ class MqttPlugin:
         self,
         settings: Settings,
         broker_url: str,
-        handler: MessageHandler,
+        accept: Accept,
         on_connect: ConnectHook | None = None,
         *,
         mqtt5: bool = True,
@@ -52,7 +52,7 @@ class MqttPlugin:
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
         self._password = password or (unquote(parts.password) if parts.password else None)
         self._tls = settings.mqtt_uses_tls
-        self._handler = handler
+        self._accept = accept
         self._on_connect_hook = on_connect
         self._client: Any = None
         self._connected = asyncio.Event()
@@ -112,7 +112,6 @@ class MqttPlugin:
         client = Client(
             self._settings.mqtt_client_id,
             clean_session=False,
-            optimistic_acknowledgement=False,
             session_expiry_interval=SESSION_NEVER_EXPIRES,
             receive_maximum=self._settings.mqtt_receive_maximum,
         )
@@ -122,6 +121,7 @@ class MqttPlugin:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        LateAcks(client, self._accept)
         return client
 
     def _ssl_context(self) -> ssl.SSLContext | bool:
@@ -201,14 +201,14 @@ class MqttPlugin:
             logger.warning("disconnected from broker %s:%d; reconnecting", self.host, self.port)
         self._connected.clear()
 
-    async def _on_message(
+    def _on_message(
         self, client: Any, topic: str | bytes, payload: bytes, qos: int, properties: Any
-    ) -> int:
+    ) -> None:
+        """QoS 0 deliveries (QoS 1 ones go through LateAcks)."""
         try:
-            await self._handler(topic, payload, qos)
+            self._accept(topic, payload, qos)
         except Exception:
             logger.exception("unexpected error handling a message on %r", topic)
-        return int(PubAckReasonCode.SUCCESS)
 
 
 def _protocol_refused(error: BaseException) -> bool:
