@@ -127,3 +127,27 @@ async def test_neither_database_nor_spool_holds_the_acknowledgement(tmp_path: Pa
     await asyncio.wait_for(done, timeout=10)
     assert store.values == [1.0]
     await buffer.close()
+
+
+async def test_a_database_falling_behind_sends_the_backlog_to_the_spool(tmp_path: Path) -> None:
+    gate = asyncio.Event()
+
+    class SlowStore(Store):
+        async def write(self, batch: Batch) -> None:
+            if not self.batches:
+                await gate.wait()  # the first write takes long: messages pile up meanwhile
+            await super().write(batch)
+
+    store = SlowStore()
+    buffer = make_buffer(store, tmp_path, max_size=5)
+    buffer.start()
+    for n in range(5):
+        buffer.add(reading(n))
+    await asyncio.sleep(0)
+    backlog = [buffer.add(reading(n)) for n in range(5, 500)]
+    gate.set()
+    await asyncio.wait_for(backlog[-1], timeout=10)
+    assert buffer._metrics.spooled._value.get() >= 495, "the backlog was spooled, not waited for"
+    await buffer.close()
+    assert sorted(store.values) == sorted(float(n % 50) for n in range(500))
+    assert store.batches[0].measurement_count == 5

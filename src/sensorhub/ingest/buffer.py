@@ -1,11 +1,15 @@
 """Batching with a durability promise: `add` returns a future that completes once the message's
 data is committed to PostgreSQL or fsync'ed to the local spool — only then may it be acknowledged.
 
-One flusher task writes batches in arrival order. While the spool holds anything, new batches are
-appended to it rather than written directly, so the database always receives data in order; a
-replayer task drains the spool oldest first. If neither the database nor the spool can take a batch,
-the flusher keeps it and retries: acknowledgements stop, the broker stops sending (its in-flight
-window is full), and memory stays bounded by that window.
+One flusher task writes batches in arrival order. A batch goes to the local spool instead of the
+database when the database is unreachable, or when it is too slow: a batch that grew past
+`backlog_limit` messages while the previous write ran means messages arrive faster than they are
+committed, and waiting for the database would let the broker's queue overflow (Mosquitto drops
+beyond `max_queued_messages`). While the spool holds anything, new batches are appended to it too,
+so the database always receives data in order; a replayer task drains the spool oldest first, in
+large merged batches. If neither the database nor the spool can take a batch, the flusher keeps it
+and retries: acknowledgements stop, the broker stops sending (its in-flight window is full), and
+memory stays bounded by that window.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ BatchWrite = Callable[[Batch], Awaitable[None]]
 
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 REPLAY_BATCH_ROWS = 20_000
+BACKLOG_BATCHES = 20
+"""A batch of more than this many times `max_size` messages means the database is falling behind."""
+SPOOLED_BATCH_MIN = 1_000
+"""While spooling, flush at least this many messages at a time (one fsync each)."""
 
 
 class IngestBuffer:
@@ -46,6 +54,8 @@ class IngestBuffer:
         self._metrics = metrics
         self._max_size = max_size
         self._max_age = max_age
+        self._backlog_limit = max_size * BACKLOG_BATCHES
+        self._backlogged = False
         self._batch = Batch()
         self._batch_done: asyncio.Future[None] | None = None
         self._oldest: float | None = None
@@ -66,7 +76,7 @@ class IngestBuffer:
             self._oldest = time.monotonic()
             self._wake.set()
         self._batch.add(accepted)
-        if len(self._batch) == self._max_size:
+        if len(self._batch) >= self._flush_size:
             self._wake.set()
         return self._batch_done
 
@@ -111,7 +121,7 @@ class IngestBuffer:
 
     async def _wait_for_flush(self) -> None:
         """Return when the batch is full, its oldest message is `max_age` old, or on close."""
-        while not self._closing and len(self._batch) < self._max_size:
+        while not self._closing and len(self._batch) < self._flush_size:
             timeout = None
             if self._oldest is not None:
                 timeout = self._oldest + self._max_age - time.monotonic()
@@ -123,6 +133,13 @@ class IngestBuffer:
             except TimeoutError:
                 return
 
+    @property
+    def _flush_size(self) -> int:
+        """`max_size`, or larger batches while a backlog is being spooled (fewer fsyncs)."""
+        if self._backlogged and self._spool.is_empty:
+            self._backlogged = False
+        return max(self._max_size, SPOOLED_BATCH_MIN) if self._backlogged else self._max_size
+
     def _take(self) -> tuple[Batch, asyncio.Future[None]]:
         batch, done = self._batch, self._batch_done
         assert done is not None
@@ -133,8 +150,10 @@ class IngestBuffer:
     async def _persist(self, batch: Batch) -> None:
         """Write to the database, else to the spool; retry until one of them takes the batch."""
         attempt = 0
+        falling_behind = len(batch) > self._backlog_limit
+        self._backlogged = self._backlogged or falling_behind
         while True:
-            if self._spool.is_empty and await self._try_write(batch):
+            if self._spool.is_empty and not falling_behind and await self._try_write(batch):
                 self._metrics.stored.inc(batch.measurement_count)
                 return
             try:

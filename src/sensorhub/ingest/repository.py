@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -20,9 +21,7 @@ ON CONFLICT (time, module_id, sensor_type, hardware_id) DO UPDATE SET value = EX
 # sorted DO UPDATE locks the queue rows in a fixed order until commit, so the job waits for us.
 MARK_ROLLUP_DIRTY = """
 INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type)
-SELECT DISTINCT date_trunc('hour', t, 'UTC'), m, s
-FROM unnest($1::timestamptz[], $2::text[], $3::text[]) AS u(t, m, s)
-ORDER BY 1, 2, 3
+SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[])
 ON CONFLICT (bucket, module_id, sensor_type) DO UPDATE SET bucket = EXCLUDED.bucket
 """
 
@@ -77,6 +76,14 @@ def _grouped_upserts(
     return statements
 
 
+def _hours_touched(batch: Batch) -> tuple[list[datetime], list[str], list[str]]:
+    """The distinct (hour, module, sensor) buckets of a batch, sorted so that concurrent writers
+    lock dirty rows in the same order. Computed here: in SQL it cost a third of the write."""
+    touched = sorted({(int(t.timestamp()) // 3600, m, s) for t, m, s, _ in batch.measurements})
+    hours = [datetime.fromtimestamp(hour * 3600, UTC) for hour, _, _ in touched]
+    return hours, [m for _, m, _ in touched], [s for _, _, s in touched]
+
+
 async def write_batch(
     connection: asyncpg.Connection, batch: Batch, *, track_rollup: bool = True
 ) -> None:
@@ -99,7 +106,7 @@ async def write_batch(
                 UPSERT_MEASUREMENTS, *columns, list(batch.measurements.values())
             )
             if track_rollup:
-                await connection.execute(MARK_ROLLUP_DIRTY, *columns[:3])
+                await connection.execute(MARK_ROLLUP_DIRTY, *_hours_touched(batch))
         if batch.logs:
             await connection.execute(
                 INSERT_LOGS,

@@ -24,14 +24,23 @@ _ONLINE = f"""
         {DEFAULT_ONLINE_WINDOW_S})))
 """
 
-# Sensor types with measurements, by skip scan over (module_id, sensor_type, time): one index
-# probe per type instead of reading the module's rows; then one probe each for "in the last day".
-_RECENT_MEASURED_TYPES = """
+
+def _recent_measured_types(timescale: bool) -> str:
+    """Sensor types a module measured in the last day, by skip scan over (module_id, sensor_type,
+    time): one index probe per type instead of reading the module's rows.
+
+    On TimescaleDB every step is restricted to the last day, so that only the newest chunks are
+    probed (a skip scan into compressed chunks costs tens of milliseconds per module); on plain
+    PostgreSQL that restriction would make each step read a type's whole history, so the types are
+    found first and then checked for a reading in the last day.
+    """
+    recent = "AND m.time >= now() - interval '1 day'" if timescale else ""
+    return f"""
     WITH RECURSIVE types(sensor_type) AS (
-        SELECT min(m.sensor_type) FROM measurements m WHERE m.module_id = s.module_id
+        SELECT min(m.sensor_type) FROM measurements m WHERE m.module_id = s.module_id {recent}
         UNION ALL
         SELECT (SELECT min(m.sensor_type) FROM measurements m
-                WHERE m.module_id = s.module_id AND m.sensor_type > types.sensor_type)
+                WHERE m.module_id = s.module_id AND m.sensor_type > types.sensor_type {recent})
         FROM types WHERE types.sensor_type IS NOT NULL
     )
     SELECT t.sensor_type FROM types t
@@ -41,17 +50,22 @@ _RECENT_MEASURED_TYPES = """
           AND m.time >= now() - interval '1 day')
 """
 
-LIST_MODULES = f"""
+
+def _list_modules(timescale: bool) -> str:
+    return f"""
 SELECT s.module_id, s.name, s.module_type, s.last_seen, {_ONLINE} AS online,
        ARRAY(
            SELECT sensor_type FROM sensor_status WHERE module_id = s.module_id
            UNION SELECT sensor_type FROM sensor_config WHERE module_id = s.module_id
-           UNION ({_RECENT_MEASURED_TYPES})
+           UNION ({_recent_measured_types(timescale)})
            ORDER BY 1
        ) AS sensors
 FROM device_system_status s
 ORDER BY s.module_id
 """
+
+
+LIST_MODULES = {False: _list_modules(False), True: _list_modules(True)}
 
 SYSTEM_STATUS = f"SELECT s.*, {_ONLINE} AS online FROM device_system_status s WHERE module_id = $1"
 
@@ -143,8 +157,8 @@ class StatusRows:
     config: list[asyncpg.Record]
 
 
-async def list_modules(pool: asyncpg.Pool) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await pool.fetch(LIST_MODULES)
+async def list_modules(pool: asyncpg.Pool, *, timescale: bool) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await pool.fetch(LIST_MODULES[timescale])
     return rows
 
 

@@ -115,8 +115,8 @@ HistoryWindowDep = Annotated[HistoryWindow, Depends(history_window)]
 
 
 @router.get("", response_model=list[ModuleSummary], summary="Every known module")
-async def list_modules(db: DbDep) -> list[ModuleSummary]:
-    rows = await repository.list_modules(db.pool)
+async def list_modules(db: DbDep, runtime: RuntimeDep) -> list[ModuleSummary]:
+    rows = await repository.list_modules(db.pool, timescale=runtime.timescale)
     return [
         ModuleSummary(
             id=row["module_id"],
