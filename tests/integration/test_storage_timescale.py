@@ -12,6 +12,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -295,3 +296,31 @@ async def test_existing_plain_database_converts_with_its_data(timescale_url: str
         assert await connection.fetchval("SELECT count(*) FROM measurements") == 30
     finally:
         await connection.close()
+
+
+async def test_module_list_reports_sensor_types_through_the_aggregate(
+    timescale_url: str, broker_url: str, module_id: str, tmp_path: Path
+) -> None:
+    from tests.support import Publisher, running_app, wait_until
+
+    async with running_app(
+        DATABASE_URL=timescale_url,
+        MQTT_URL=broker_url,
+        DATA_DIR=str(tmp_path / "data"),
+        MQTT_TOPICS=f"{module_id}/#",
+        MQTT_CLIENT_ID=f"sh-{module_id}"[:64],
+        BUFFER_MAX_AGE="0.2",
+    ) as running:
+        assert running.runtime.timescale
+        async with Publisher(broker_url, f"pub-{module_id}") as publisher:
+            publisher.publish(f"{module_id}/dht22/temperature", "21.5")
+            publisher.publish(f"{module_id}/co2", "600")
+            await publisher.drain()
+
+        async def listed() -> bool:
+            modules = (await running.http.get("/api/modules")).json()
+            return any(
+                m["id"] == module_id and m["sensors"] == ["co2", "temperature"] for m in modules
+            )
+
+        await wait_until(listed, what="the module with its two sensor types")

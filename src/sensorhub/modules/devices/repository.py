@@ -26,21 +26,25 @@ _ONLINE = f"""
 
 
 def _recent_measured_types(timescale: bool) -> str:
-    """Sensor types a module measured in the last day, by skip scan over (module_id, sensor_type,
-    time): one index probe per type instead of reading the module's rows.
+    """Sensor types a module measured in the last day.
 
-    On TimescaleDB every step is restricted to the last day, so that only the newest chunks are
-    probed (a skip scan into compressed chunks costs tens of milliseconds per module); on plain
-    PostgreSQL that restriction would make each step read a type's whole history, so the types are
-    found first and then checked for a reading in the last day.
+    Plain PostgreSQL: a skip scan over (module_id, sensor_type, time), one index probe per type
+    instead of reading the module's rows, then one probe each for a reading in the last day.
+    TimescaleDB: the hourly continuous aggregate (real-time, so it includes what arrived since its
+    last refresh); a skip scan there probes every chunk, compressed ones included, and took
+    0.5 s for 10 modules over 26M rows.
     """
-    recent = "AND m.time >= now() - interval '1 day'" if timescale else ""
-    return f"""
+    if timescale:
+        return """
+    SELECT DISTINCT h.sensor_type FROM measurements_hourly h
+    WHERE h.module_id = s.module_id AND h.bucket >= now() - interval '1 day'
+"""
+    return """
     WITH RECURSIVE types(sensor_type) AS (
-        SELECT min(m.sensor_type) FROM measurements m WHERE m.module_id = s.module_id {recent}
+        SELECT min(m.sensor_type) FROM measurements m WHERE m.module_id = s.module_id
         UNION ALL
         SELECT (SELECT min(m.sensor_type) FROM measurements m
-                WHERE m.module_id = s.module_id AND m.sensor_type > types.sensor_type {recent})
+                WHERE m.module_id = s.module_id AND m.sensor_type > types.sensor_type)
         FROM types WHERE types.sensor_type IS NOT NULL
     )
     SELECT t.sensor_type FROM types t
