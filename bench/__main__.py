@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from bench.common import Table
 from bench.report import render, save
 
-BENCHMARKS = ["ingest", "latency", "api", "storage", "scale"]
+BENCHMARKS = ["ingest", "ingest_tuned", "latency", "api", "storage", "scale"]
 LONG = ["soak"]
 
 

@@ -48,6 +48,7 @@ class IngestRun:
     peak_rss_mb: float
     rows_per_round_trip: float
     generator_rate: float
+    stored_while_publishing: int = 0
 
     @property
     def lost(self) -> int:
@@ -124,7 +125,13 @@ def _socketio_clients(base_url: str, clients: int, ready: Any, stop: Any, receiv
 
 
 async def measure(
-    rate: float, duration: float, *, processes: int = 2, socketio_clients: int = 0, **env: str
+    rate: float,
+    duration: float,
+    *,
+    processes: int = 2,
+    socketio_clients: int = 0,
+    settle: float = SETTLE_SECONDS,
+    **env: str,
 ) -> tuple[IngestRun, int]:
     database_url = await create_database("bench_ingest")
     prefix = f"b{uuid.uuid4().hex[:6]}"
@@ -147,12 +154,9 @@ async def measure(
             started = time.monotonic()
             stats = await asyncio.to_thread(generate, prefix, rate, duration, processes)
             publish_seconds = time.monotonic() - started
-            stored, drain = await wait_for_count(
-                database_url,
-                f"SELECT count(*) FROM measurements WHERE module_id LIKE '{prefix}-%'",
-                stats.sent,
-                settle=SETTLE_SECONDS,
-            )
+            counting = f"SELECT count(*) FROM measurements WHERE module_id LIKE '{prefix}-%'"
+            stored_at_end = await count(database_url, counting)
+            stored, drain = await wait_for_count(database_url, counting, stats.sent, settle=settle)
             cpu_seconds, wall = sampler.stop()
             if viewers is not None:
                 stop.set()
@@ -170,6 +174,7 @@ async def measure(
             peak_rss_mb=sampler.peak_rss / 2**20,
             rows_per_round_trip=metrics.get("sensorhub_batch_rows_sum", 0.0) / batch_count,
             generator_rate=stats.rate,
+            stored_while_publishing=stored_at_end,
         )
         return run, received
     finally:

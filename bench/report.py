@@ -11,7 +11,7 @@ from typing import Any
 from bench.common import RESULTS_DIR, Table, machine
 
 DOCUMENT = Path(__file__).parent.parent / "docs" / "benchmarks.md"
-ORDER = ["ingest", "latency", "api", "storage", "soak"]
+ORDER = ["ingest", "ingest_tuned", "latency", "api", "storage", "scale", "soak"]
 
 HEADER = """# Benchmarks
 
