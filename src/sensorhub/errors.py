@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi import HTTPException as FastAPIHTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,  # refused, reset, socket gone, timed out (TimeoutError is an OSError)
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, and a connection lost mid-query
+    asyncpg.exceptions.OperatorInterventionError,  # 57P: shutting down, starting up
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+"""Errors meaning PostgreSQL cannot be reached now: 503, not 500 (ingestion spools meanwhile)."""
 
 
 class NotFoundError(HTTPException):
@@ -23,6 +36,17 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=error.status_code,
             headers=getattr(error, "headers", None),
         )
+
+    async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
+        logger.warning("%s %s: database unavailable (%s)", request.method, request.url.path, error)
+        return JSONResponse(
+            {"error": "the database is unavailable; try again shortly", "status": 503},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    for kind in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(kind, database_unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
