@@ -22,14 +22,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import psutil
-from gmqtt import Client
-from gmqtt.mqtt.constants import MQTTv50
 
 from bench.common import (
-    BROKER_URL,
     RESULTS_DIR,
     ProcessSampler,
     Sensorhub,
@@ -152,19 +148,6 @@ def offered_rate() -> float:
     return DEFAULT_RATE
 
 
-async def forget_sessions(client_ids: list[str]) -> None:
-    """Remove the instances' persistent sessions: connect with Clean Start and no expiry."""
-    parts = urlsplit(BROKER_URL)
-    for client_id in client_ids:
-        client = Client(client_id, clean_session=True, session_expiry_interval=0)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, version=MQTTv50),
-                10,
-            )
-            await client.disconnect()
-
-
 async def measure(instances: int, rate: float, duration: float, processes: int = 2) -> ScaleRun:
     database_url = await create_database("bench_scale")
     prefix = f"s{uuid.uuid4().hex[:6]}"
@@ -214,7 +197,6 @@ async def measure(instances: int, rate: float, duration: float, processes: int =
             machine_cpu=machine_cpu,
         )
     finally:
-        await forget_sessions(client_ids)
         await drop_database(database_url)
 
 
