@@ -17,11 +17,10 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.common import DATABASE_SERVER_URL, Table, sensorhub
+from bench.common import DATABASE_SERVER_URL, Table, create_database, drop_database, sensorhub
 from sensorhub.config import Settings
 from sensorhub.db.migrate import migrate
 from sensorhub.db.rollup import refresh_rollup
-from sensorhub.db.urls import with_database
 
 TIMESCALE_SERVER_URL = os.environ.get("BENCH_TIMESCALE_URL")
 SENSORS = (
@@ -51,13 +50,7 @@ ON CONFLICT DO NOTHING
 async def _prepare(
     server_url: str, timescale: bool, days: int, modules: int, step: timedelta
 ) -> tuple[str, dict[str, Any]]:
-    name = f"bench_api_{'ts' if timescale else 'pg'}_{int(time.time()) % 10**6}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = with_database(server_url, name)
+    url = await create_database(f"bench_api_{'ts' if timescale else 'pg'}", server_url=server_url)
     settings = Settings()
     assert await migrate(settings, url) == timescale, "TimescaleDB not available on that server"
     connection = await asyncpg.connect(url, command_timeout=3600)
@@ -119,14 +112,6 @@ def _median_ms(http: httpx.Client, path: str) -> tuple[float, int]:
     return statistics.median(samples), size
 
 
-async def _drop(server_url: str, url: str) -> None:
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 REQUESTS = [
     ("/api/modules", "≤ 20 ms"),
     ("/api/modules/module-01/history?days=1", "≤ 100 ms (raw points)"),
@@ -176,7 +161,7 @@ async def run(quick: bool = False) -> list[Table]:
             ):
                 results[name] = {path: _median_ms(http, path) for path, _ in REQUESTS}
         finally:
-            await _drop(server_url, url)
+            await drop_database(url, server_url=server_url)
         storage.rows.append(
             [
                 name,

@@ -49,19 +49,29 @@ def machine() -> str:
     )
 
 
-async def create_database(prefix: str = "bench") -> str:
+async def create_database(
+    prefix: str = "bench", *, server_url: str = DATABASE_SERVER_URL, timescale: bool = False
+) -> str:
+    """A fresh database on `server_url` (with the TimescaleDB extension created if asked)."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(DATABASE_SERVER_URL)
+    admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    return with_database(DATABASE_SERVER_URL, name)
+    url = with_database(server_url, name)
+    if timescale:
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        finally:
+            await connection.close()
+    return url
 
 
-async def drop_database(url: str) -> None:
+async def drop_database(url: str, *, server_url: str = DATABASE_SERVER_URL) -> None:
     name = url.rsplit("/", 1)[1].split("?")[0]
-    admin = await asyncpg.connect(DATABASE_SERVER_URL)
+    admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

@@ -35,12 +35,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import asyncpg
 import httpx
 from gmqtt import Client as MqttClient
 from gmqtt.mqtt.constants import MQTTv311
+
+from bench.common import create_database, drop_database
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
@@ -275,21 +276,11 @@ def _recv(pipe: multiprocessing.connection.Connection, timeout: float) -> Any:
 
 @contextlib.asynccontextmanager
 async def _fresh_database(server_url: str) -> Any:
-    name = f"bench_latency_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server_url)
+    url = await create_database("bench_latency", server_url=server_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield url
     finally:
-        await admin.close()
-    parts = urlsplit(server_url)
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(url, server_url=server_url)
 
 
 @contextlib.asynccontextmanager

@@ -16,11 +16,10 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import DATABASE_SERVER_URL, Table, machine
+from bench.common import DATABASE_SERVER_URL, Table, create_database, drop_database, machine
 from sensorhub.config import Settings
 from sensorhub.db.migrate import migrate
 from sensorhub.db.rollup import refresh_rollup
-from sensorhub.db.urls import with_database
 
 TIMESCALE_SERVER_URL = os.environ.get("BENCH_TIMESCALE_URL")
 SENSORS = ("temperature", "humidity", "pressure", "co2")
@@ -55,31 +54,6 @@ GROUP BY 1 ORDER BY 1
 """
 
 
-async def _fresh_database(server_url: str, timescale: bool) -> str:
-    name = f"bench_storage_{int(time.time() * 1000) % 10**9}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = with_database(server_url, name)
-    if timescale:
-        connection = await asyncpg.connect(url)
-        try:
-            await connection.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-        finally:
-            await connection.close()
-    return url
-
-
-async def _drop(server_url: str, url: str) -> None:
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def _timed(connection: asyncpg.Connection, sql: str, *args: Any) -> float:
     samples = []
     for _ in range(REPEATS):
@@ -90,7 +64,7 @@ async def _timed(connection: asyncpg.Connection, sql: str, *args: Any) -> float:
 
 
 async def _measure(server_url: str, timescale: bool, days: int, modules: int) -> dict[str, Any]:
-    url = await _fresh_database(server_url, timescale)
+    url = await create_database("bench_storage", server_url=server_url, timescale=timescale)
     settings = Settings()
     try:
         assert await migrate(settings, url) == timescale
@@ -139,7 +113,7 @@ async def _measure(server_url: str, timescale: bool, days: int, modules: int) ->
         finally:
             await connection.close()
     finally:
-        await _drop(server_url, url)
+        await drop_database(url, server_url=server_url)
     return {
         "rows": rows,
         "bytes": size,

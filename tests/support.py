@@ -167,3 +167,12 @@ def count_reaches(database_url: str, sql: str, expected: int) -> Callable[[], Aw
         return await db_count(database_url, sql) >= expected
 
     return check
+
+
+def metric_total(text: str, name: str) -> float:
+    """The sum of every sample in Prometheus text whose name (with labels) starts with `name`."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )

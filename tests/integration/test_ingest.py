@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from tests.support import Publisher, RunningApp, db_count, wait_until
+from tests.support import Publisher, RunningApp, db_count, metric_total, wait_until
 
 
 async def _rows(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
@@ -14,14 +14,6 @@ async def _rows(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
         return await connection.fetch(sql, *args)
     finally:
         await connection.close()
-
-
-def _metric(text: str, name: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and not line.startswith("#"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 async def test_every_message_kind_lands_in_its_table(
@@ -180,8 +172,8 @@ async def test_bad_input_is_rejected_or_corrected_and_good_input_around_it_is_st
         async def all_rejections_counted() -> bool:
             text = (await app.http.get("/metrics")).text
             return (
-                _metric(text, "sensorhub_messages_rejected_total")
-                - _metric(before, "sensorhub_messages_rejected_total")
+                metric_total(text, "sensorhub_messages_rejected_total")
+                - metric_total(before, "sensorhub_messages_rejected_total")
                 >= expected_rejections
             )
 
@@ -213,7 +205,7 @@ async def test_bad_input_is_rejected_or_corrected_and_good_input_around_it_is_st
         "invalid_topic",
     ):
         assert f'sensorhub_messages_rejected_total{{reason="{reason}"}}' in metrics, reason
-    assert _metric(metrics, "sensorhub_clock_corrections_total") >= 2
+    assert metric_total(metrics, "sensorhub_clock_corrections_total") >= 2
     assert (await app.http.get("/health")).status_code == 200
 
 

@@ -4,15 +4,7 @@ import uuid
 from pathlib import Path
 
 from sensorhub.simulate import SimulationOptions, module_id, run_simulation
-from tests.support import count_reaches, running_app, wait_until
-
-
-def _metric(text: str, name: str) -> float:
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#")
-    )
+from tests.support import count_reaches, metric_total, running_app, wait_until
 
 
 async def test_simulated_modules_are_stored_and_bad_payloads_rejected_exactly(
@@ -50,7 +42,7 @@ async def test_simulated_modules_are_stored_and_bad_payloads_rejected_exactly(
 
         async def every_message_counted() -> bool:
             text = (await running.http.get("/metrics")).text
-            handled = _metric(text, "sensorhub_messages_accepted_total") + _metric(
+            handled = metric_total(text, "sensorhub_messages_accepted_total") + metric_total(
                 text, "sensorhub_messages_rejected_total"
             )
             return handled >= stats.sent + stats.control_sent
@@ -58,8 +50,8 @@ async def test_simulated_modules_are_stored_and_bad_payloads_rejected_exactly(
         await wait_until(every_message_counted, what="all messages counted")
         text = (await running.http.get("/metrics")).text
 
-    assert _metric(text, "sensorhub_messages_rejected_total") == stats.bad_sent
-    accepted = _metric(text, 'sensorhub_messages_accepted_total{kind="measurement"}')
+    assert metric_total(text, "sensorhub_messages_rejected_total") == stats.bad_sent
+    accepted = metric_total(text, 'sensorhub_messages_accepted_total{kind="measurement"}')
     assert accepted == good
     modules_seen = await count_reaches(
         database_url, "SELECT count(*) FROM device_hardware WHERE chip_model IS NOT NULL", modules
