@@ -176,9 +176,6 @@ class Runtime:
 
         await republish_all(self.db.pool, publish)
 
-    def add_stop(self, stop: Stop) -> None:
-        self._stops.append(stop)
-
     async def stop(self) -> None:
         """Stop what started, in reverse order."""
         stops, self._stops = self._stops, []

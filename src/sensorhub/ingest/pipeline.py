@@ -43,7 +43,7 @@ class RateLimitedLog:
 
 
 class IngestPipeline:
-    """Feeds MQTT messages into the buffer; the MQTT plugin awaits `handle` before acknowledging."""
+    """Feeds MQTT messages into the buffer; `accept` returns what to await before acknowledging."""
 
     def __init__(
         self,
@@ -62,9 +62,6 @@ class IngestPipeline:
         self._received = metrics.received
         self._accepted = {kind: metrics.accepted.labels(kind.value) for kind in MessageKind}
         self._rejected: dict[str, Counter] = {}
-
-    def set_live_sink(self, live: LiveSink | None) -> None:
-        self._live = live
 
     def accept(self, topic: str | bytes, payload: bytes, qos: int) -> asyncio.Future[None] | None:
         """Process one message without waiting.
@@ -92,12 +89,6 @@ class IngestPipeline:
         if self._live is not None:
             self._live(result)
         return durable if qos > 0 else None
-
-    async def handle(self, topic: str | bytes, payload: bytes, qos: int) -> None:
-        """Process one message; returns once it may be acknowledged to the broker."""
-        durable = self.accept(topic, payload, qos)
-        if durable is not None:
-            await durable
 
     def _reject(self, reason: str) -> None:
         counter = self._rejected.get(reason)

@@ -36,10 +36,6 @@ class LateAcks:
         handler = client._package_handler
         handler._handle_qos_1_publish_packet = self._on_qos1_publish
 
-    @property
-    def pending(self) -> int:
-        return sum(len(mids) for mids in self._waiting.values())
-
     def _on_qos1_publish(
         self, mid: int, payload: bytes, topic: str | bytes, properties: Any
     ) -> None:
