@@ -28,6 +28,7 @@ ConnectHook = Callable[[], Awaitable[None]]
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
 MAX_BACKOFF = 30.0
 CONNECT_TIMEOUT = 15.0
+MAX_REMEMBERED_PUBLISHES = 10_000
 
 
 class MqttPlugin:
@@ -60,6 +61,7 @@ class MqttPlugin:
         self._hook_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._version = MQTTv50 if mqtt5 else MQTTv311
+        self._own_publishes: dict[tuple[str, bytes], int] = {}
 
     @property
     def connected(self) -> bool:
@@ -106,6 +108,8 @@ class MqttPlugin:
     ) -> None:
         if not self.connected:
             raise ConnectionError("not connected to the MQTT broker")
+        if self._echoes_own_publishes:
+            self._remember_own(topic, payload)
         self._client.publish(topic, payload, qos=qos, retain=retain)
 
     def _make_client(self) -> Any:
@@ -121,8 +125,35 @@ class MqttPlugin:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        LateAcks(client, self._accept)
+        LateAcks(client, self._accept_unless_own)
         return client
+
+    @property
+    def _echoes_own_publishes(self) -> bool:
+        """No Local keeps our publishes from coming back, but only over MQTT 5 and not on $share."""
+        return self._version != MQTTv50 or self._settings.mqtt_shared_group is not None
+
+    def _remember_own(self, topic: str, payload: bytes) -> None:
+        key = (topic, payload)
+        self._own_publishes[key] = self._own_publishes.get(key, 0) + 1
+        if len(self._own_publishes) > MAX_REMEMBERED_PUBLISHES:
+            del self._own_publishes[next(iter(self._own_publishes))]
+
+    def _accept_unless_own(
+        self, topic: str | bytes, payload: bytes, qos: int
+    ) -> asyncio.Future[None] | None:
+        """Drop the echo of a configuration sensorhub published itself: stored already, and a
+        late echo must not bring back a module deleted in the meantime."""
+        if self._own_publishes and isinstance(topic, str):
+            key = (topic, payload)
+            pending = self._own_publishes.get(key, 0)
+            if pending:
+                if pending == 1:
+                    del self._own_publishes[key]
+                else:
+                    self._own_publishes[key] = pending - 1
+                return None
+        return self._accept(topic, payload, qos)
 
     def _ssl_context(self) -> ssl.SSLContext | bool:
         if not self._tls:
@@ -206,7 +237,7 @@ class MqttPlugin:
     ) -> None:
         """QoS 0 deliveries (QoS 1 ones go through LateAcks)."""
         try:
-            self._accept(topic, payload, qos)
+            self._accept_unless_own(topic, payload, qos)
         except Exception:
             logger.exception("unexpected error handling a message on %r", topic)
 
