@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     simulate: int = Field(default=0, ge=0, le=10_000)
 
+    # --- ingest interpretation (helper C: sensorhub.ingest) ---
+    sensor_ranges_file: Path | None = Field(
+        default=None,
+        description="TOML file of plausible sensor ranges (the format of the packaged "
+        "sensorhub/ingest/sensor_ranges.toml); its entries replace the packaged ones, per sensor "
+        "type and hardware model. Unset: the packaged ranges only.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str | None) -> str | None:

@@ -39,6 +39,17 @@ class Metrics:
             "Device timestamps replaced by the receive time",
             registry=r,
         )
+        self.fields_ignored = Counter(
+            "sensorhub_fields_ignored",
+            "Status fields present but unreadable, left out so the stored value stays, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.nul_stripped = Counter(
+            "sensorhub_payloads_nul_stripped",
+            "Payloads whose trailing NUL bytes (C-string terminators) were removed",
+            registry=r,
+        )
         self.db_write_errors = Counter(
             "sensorhub_db_write_errors", "Batch writes that failed", registry=r
         )

@@ -12,6 +12,7 @@ from sensorhub.config import Settings
 from sensorhub.db.migrate import migrate
 from sensorhub.db.retention import storage_jobs
 from sensorhub.ingest.buffer import IngestBuffer
+from sensorhub.ingest.interpret import InterpretRules
 from sensorhub.ingest.pipeline import IngestPipeline
 from sensorhub.ingest.repository import BatchRepository
 from sensorhub.ingest.spool import Spool
@@ -104,7 +105,12 @@ class Runtime:
         self.metrics.spool_bytes.set(spool.size_bytes)
         self.buffer.start()
         self._stops.append(self._stop_ingest)
-        self.pipeline = IngestPipeline(self.buffer, self.metrics, self.socketio.publish_message)
+        self.pipeline = IngestPipeline(
+            self.buffer,
+            self.metrics,
+            self.socketio.publish_message,
+            rules=InterpretRules.from_settings(settings),
+        )
         self.mqtt = MqttPlugin(
             settings,
             self.broker_url,

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sensorhub.ingest import interpret as interpret_module
+from sensorhub.ingest.fields import IgnoredReason
 from sensorhub.ingest.interpret import MAX_PAYLOAD_BYTES, interpret
 from sensorhub.ingest.messages import (
     Accepted,
@@ -59,11 +60,21 @@ def check_invariants(result: Accepted | Rejected, received_at: datetime) -> None
         return
     assert isinstance(result, Accepted)
     assert result.time.tzinfo is UTC
-    assert -timedelta(days=7) <= result.time - received_at <= timedelta(minutes=5)
+    assert -timedelta(days=90) <= result.time - received_at <= timedelta(minutes=5)
+    if not result.device_time:
+        assert result.time == received_at.replace(tzinfo=received_at.tzinfo or UTC)
+    assert not (result.device_time and result.clock_corrected)
     if result.kind is MessageKind.MEASUREMENT:
-        assert result.measurement is not None and result.value == result.measurement.value
+        m = result.measurement
+        assert m is not None and result.value == m.value
         assert math.isfinite(result.value)
-        assert in_range(result.measurement.sensor_type, result.value)
+        assert in_range(m.sensor_type, result.value, m.hardware_id)
+    if result.status is not None:  # an unreadable field is left out, never None
+        assert all(v is not None for v in result.status.fields.values()), result
+        for row in result.status.sensors.values():
+            assert all(v is not None or c == "value" for c, v in row.items()), result
+        reasons = {reason.value for reason in IgnoredReason}
+        assert all(reason in reasons for _, reason in result.ignored_fields), result
     if result.metadata is not None:
         json.dumps(result.metadata, allow_nan=False)
 
@@ -89,6 +100,9 @@ status_keys = st.sampled_from(
         "moduleType",
         "flash",
         "usedKb",
+        "totalKb",
+        "heapMinFreeKb",
+        "enabled",
         "chip",
         "model",
         "rev",
@@ -268,11 +282,13 @@ def test_measurement_not_a_number(payload: str) -> None:
 @pytest.mark.parametrize(
     ("topic", "payload"),
     [
-        ("m/temperature", "85.5"),
-        ("m/temperature", "-41"),
+        ("m/temperature", "125.5"),
+        ("m/temperature", "-56"),
+        ("m/dht22/temperature", "80.5"),
         ("m/humidity", '{"value": 101}'),
         ("m/eco2", "399"),
-        ("m/co2", "10001"),
+        ("m/co2", "40001"),
+        ("m/mhz14a/co2", "10001"),
         ("m/pm25", "-0.1"),
         ("m/Temperature", "1000"),
     ],
@@ -294,7 +310,8 @@ def test_unknown_sensor_type_has_no_range() -> None:
         ("1970-01-01T00:00:10Z", RECEIVED, True),
         ("2999-01-01T00:00:00Z", RECEIVED, True),  # far future
         ((RECEIVED + timedelta(minutes=6)).isoformat(), RECEIVED, True),
-        ((RECEIVED - timedelta(days=8)).isoformat(), RECEIVED, True),
+        ((RECEIVED - timedelta(days=8)).isoformat(), RECEIVED - timedelta(days=8), False),
+        ("2019-12-31T23:59:59Z", RECEIVED, True),  # clock never set
         ("not a time", RECEIVED, True),
         ((RECEIVED - timedelta(days=6)).isoformat(), RECEIVED - timedelta(days=6), False),
         ((RECEIVED + timedelta(minutes=4)).isoformat(), RECEIVED + timedelta(minutes=4), False),
@@ -312,6 +329,7 @@ def test_measurement_clock_correction(
     assert result.time == expected_time
     assert result.measurement is not None and result.measurement.time == expected_time
     assert result.clock_corrected is corrected
+    assert result.device_time is (time not in (None, "") and not corrected)
 
 
 def test_naive_received_at_is_utc() -> None:
@@ -418,7 +436,7 @@ def test_unexpected_error_becomes_internal_error(monkeypatch: pytest.MonkeyPatch
     def explode(*_: object) -> Accepted:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(interpret_module, "_measurement", explode)
+    monkeypatch.setattr(interpret_module, "interpret_measurement", explode)
     result = rejected("m/temperature", "1")
     assert result.reason is R.INTERNAL_ERROR
     assert result.detail == "unexpected RuntimeError"
@@ -440,11 +458,12 @@ def test_system() -> None:
 
 def test_status_fields_are_normalized_never_rejected() -> None:
     document = {"rssi": "-45 ", "memory": {"heapFreeKb": "lots", "heapMinFreeKb": True}}
-    assert status_of("m/system", document).fields == {
-        "rssi": -45,
-        "heap_free_kb": None,
-        "heap_min_free_kb": None,
-    }
+    result = accepted("m/system", json.dumps(document))
+    assert result.status is not None and result.status.fields == {"rssi": -45}
+    assert result.ignored_fields == (
+        ("memory.heapFreeKb", "not_a_number"),
+        ("memory.heapMinFreeKb", "wrong_type"),
+    )
 
 
 @pytest.mark.parametrize(
@@ -452,7 +471,7 @@ def test_status_fields_are_normalized_never_rejected() -> None:
     [
         ({}, {}),
         ({"rssi": -50}, {"rssi": -50}),
-        ({"rssi": None}, {"rssi": None}),
+        ({"rssi": None}, {}),
         ({"memory": {"heapMinFreeKb": 40}}, {"heap_min_free_kb": 40}),
         ({"memory": "oops"}, {}),
         ({"unknown": 1}, {}),
@@ -498,22 +517,25 @@ def test_system_config() -> None:
         (1764511200, RECEIVED - timedelta(hours=5)),  # epoch seconds
         (1764511200500, RECEIVED - timedelta(hours=5) + timedelta(milliseconds=500)),  # ms
         ("2025-11-01T00:00:00Z", datetime(2025, 11, 1, tzinfo=UTC)),  # long uptime is fine
-        (12345, None),  # clock never set: 1970
+        (12345, RECEIVED - timedelta(seconds=12345)),  # the seed firmware: seconds since boot
+        ("86400", RECEIVED - timedelta(days=1)),
         ("3 days", None),
         ("", None),
         ((RECEIVED + timedelta(hours=1)).isoformat(), None),  # boot in the future
+        ("2019-01-01T00:00:00Z", None),  # clock never set
     ],
 )
 def test_booted_at(uptime_start: object, booted_at: datetime | None) -> None:
-    fields = status_of("m/system/config", {"uptimeStart": uptime_start}).fields
-    assert fields["booted_at"] == booted_at
+    result = accepted("m/system/config", json.dumps({"uptimeStart": uptime_start}))
+    assert result.status is not None
+    assert result.status.fields.get("booted_at") == booted_at
+    assert bool(result.ignored_fields) is (booted_at is None)
 
 
 def test_system_config_without_uptime_has_no_boot_time() -> None:
-    assert status_of("m/system/config", {"ip": "10.0.0.2", "mac": ""}).fields == {
-        "ip": "10.0.0.2",
-        "mac": None,
-    }
+    result = accepted("m/system/config", json.dumps({"ip": "10.0.0.2", "mac": ""}))
+    assert result.status is not None and result.status.fields == {"ip": "10.0.0.2"}
+    assert result.ignored_fields == (("mac", "blank"),)
 
 
 def test_hardware_config() -> None:
@@ -534,12 +556,13 @@ def test_hardware_config() -> None:
             "chip_rev": 3,
             "cpu_freq_mhz": 240,
             "flash_kb": 4096,
-            "cores": None,
         },
         {},
     )
     assert status_of("m/hardware/config", {"chip": {"cores": 2}}).fields == {"cores": 2}
-    assert status_of("m/hardware/config", {"chip": [1]}).fields == {}
+    result = accepted("m/hardware/config", '{"chip": [1]}')
+    assert result.status is not None and result.status.fields == {}
+    assert result.ignored_fields == (("chip", "wrong_type"),)
 
 
 def test_sensor_status_flat() -> None:
@@ -563,9 +586,18 @@ def test_sensor_status_wrapped_with_module_type() -> None:
         "moduleType": "esp32-env",
         "sensors": {"co2": {"status": "error", "value": "NaN"}, " pm25 ": {"value": "7"}},
     }
+    result = accepted("m/sensors/status", json.dumps(document))
+    assert result.status is not None
+    assert result.status.fields == {"module_type": "esp32-env"}
+    assert result.status.sensors == {"co2": {"status": "error"}, "pm25": {"value": 7.0}}
+    assert result.ignored_fields == (("sensors.co2.value", "not_finite"),)
+
+
+def test_sensor_status_null_value_is_stored_as_no_reading() -> None:
+    """The seed firmware reports a stopped sensor as `{"status": "disabled", "value": null}`."""
+    document = {"dht22:temperature": {"status": "disabled", "value": None}}
     status = status_of("m/sensors/status", document)
-    assert status.fields == {"module_type": "esp32-env"}
-    assert status.sensors == {"co2": {"status": "error", "value": None}, "pm25": {"value": 7.0}}
+    assert status.sensors == {"dht22:temperature": {"status": "disabled", "value": None}}
 
 
 def test_sensor_status_skips_invalid_sensor_names() -> None:
@@ -585,20 +617,30 @@ def test_sensor_config() -> None:
             "co2": {"interval": 60, "model": "mhz14a"},
             "temperature": {"interval": "30"},
             "humidity": {"interval": 0},
-            "pm25": {"interval": 0.05, "model": ""},
+            "pm25": {"interval": 0.05, "model": "", "enabled": False},
             "voc": None,
+            "eco2": {"interval": "60s", "enabled": "maybe"},
         }
     }
-    assert status_of("m/sensors/config", document) == StatusUpdate(
+    result = accepted("m/sensors/config", json.dumps(document))
+    assert result.status == StatusUpdate(
         MessageKind.SENSOR_CONFIG,
         "m",
         {},
         {
             "co2": {"interval_s": 60, "model": "mhz14a"},
             "temperature": {"interval_s": 30},
-            "humidity": {"interval_s": None},
-            "pm25": {"interval_s": 1, "model": None},
+            "humidity": {},
+            "pm25": {"interval_s": 1, "enabled": False},
+            "eco2": {},
         },
+    )
+    assert result.ignored_fields == (
+        ("sensors.humidity.interval", "out_of_range"),
+        ("sensors.pm25.model", "blank"),
+        ("sensors.voc", "null"),
+        ("sensors.eco2.interval", "unit_suffix"),
+        ("sensors.eco2.enabled", "wrong_type"),
     )
 
 
@@ -606,7 +648,8 @@ def test_status_metadata_is_json_safe() -> None:
     payload = '{"rssi": NaN, "ip": "  ", "memory": {"heapFreeKb": Infinity}}'
     result = accepted("m/system", payload)
     assert result.metadata == {"rssi": None, "ip": None, "memory": {"heapFreeKb": None}}
-    assert result.status is not None and result.status.fields["rssi"] is None
+    assert result.status is not None and result.status.fields == {}
+    assert result.ignored_fields == (("rssi", "not_finite"), ("memory.heapFreeKb", "not_finite"))
 
 
 def test_deeply_nested_status_is_accepted_with_capped_metadata() -> None:

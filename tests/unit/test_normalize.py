@@ -1,10 +1,11 @@
-"""Value normalization (SPEC §3) and the sensor range table (SPEC §2)."""
+"""Value normalization (SPEC §3): numbers, text, names, timestamps, JSON."""
 
 from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime, timedelta, timezone
+import unicodedata
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -14,15 +15,12 @@ from sensorhub.ingest.normalize import (
     MAX_JSON_DEPTH,
     clean_json,
     clean_text,
+    nfc,
     parse_number,
-    resolve_time,
     to_datetime,
     to_float,
-    to_int,
-    to_positive_int,
     to_text,
 )
-from sensorhub.ingest.sensor_ranges import SENSOR_RANGES, in_range, range_for
 
 RECEIVED = datetime(2025, 11, 30, 19, 0, tzinfo=UTC)
 finite_floats = st.floats(allow_nan=False, allow_infinity=False)
@@ -89,50 +87,6 @@ def test_to_float_converts_ints_and_numeric_strings() -> None:
     assert isinstance(to_float(3), float)
     assert to_float(" 21.5 ") == 21.5
     assert to_float("-4e2") == -400.0
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (123, 123),
-        (-45, -45),
-        ("12", 12),
-        (" -7 ", -7),
-        (123.7, 124),
-        ("45.2", 45),
-        (2**31 - 1, 2**31 - 1),
-        (2**31, None),  # does not fit a PostgreSQL integer
-        (-(2**31) - 1, None),
-        (1e300, None),
-        (True, None),
-        (None, None),
-        ("abc", None),
-        ("", None),
-        (math.nan, None),
-        ({"a": 1}, None),
-    ],
-)
-def test_to_int(value: object, expected: int | None) -> None:
-    assert to_int(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (60, 60),
-        ("60", 60),
-        (59.6, 60),
-        (0.05, 1),
-        (0, None),
-        (-5, None),
-        (True, None),
-        (None, None),
-        ("x", None),
-        (2**40, None),
-    ],
-)
-def test_to_positive_int(value: object, expected: int | None) -> None:
-    assert to_positive_int(value) == expected
 
 
 # --- text ---------------------------------------------------------------------------------------
@@ -212,54 +166,6 @@ def test_epoch_seconds_and_milliseconds_told_apart_by_magnitude(seconds: int) ->
     assert to_datetime(seconds) == to_datetime(seconds * 1000) == to_datetime(str(seconds * 1000))
 
 
-@pytest.mark.parametrize(
-    ("offset", "kept"),
-    [
-        (timedelta(0), True),
-        (timedelta(minutes=4, seconds=59), True),
-        (timedelta(minutes=5), True),
-        (timedelta(minutes=5, seconds=1), False),
-        (timedelta(minutes=6), False),
-        (-timedelta(days=6), True),
-        (-timedelta(days=7), True),
-        (-timedelta(days=7, seconds=1), False),
-        (-timedelta(days=8), False),
-    ],
-)
-def test_clock_window(offset: timedelta, kept: bool) -> None:
-    device_time = RECEIVED + offset
-    assert resolve_time(device_time.isoformat(), RECEIVED) == (
-        (device_time, False) if kept else (RECEIVED, True)
-    )
-    assert resolve_time(device_time.timestamp() * 1000, RECEIVED)[1] is not kept
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, (RECEIVED, False)),  # no timestamp: receive time, not a correction
-        ("", (RECEIVED, False)),
-        ("  ", (RECEIVED, False)),
-        (0, (RECEIVED, True)),  # 1970: module without NTP
-        (12, (RECEIVED, True)),
-        ("2999-01-01T00:00:00Z", (RECEIVED, True)),
-        (32503680000000, (RECEIVED, True)),  # year 3000 in ms
-        ("yesterday", (RECEIVED, True)),
-        (True, (RECEIVED, True)),
-        ([1], (RECEIVED, True)),
-        (1764529140, (RECEIVED - timedelta(minutes=1), False)),
-    ],
-)
-def test_resolve_time(value: object, expected: tuple[datetime, bool]) -> None:
-    assert resolve_time(value, RECEIVED) == expected
-
-
-def test_resolve_time_accepts_other_timezones() -> None:
-    paris = timezone(timedelta(hours=1))
-    when, corrected = resolve_time("2025-11-30T19:30:00+01:00", RECEIVED.astimezone(paris))
-    assert (when, corrected) == (RECEIVED - timedelta(minutes=30), False)
-
-
 # --- JSON for the live event ------------------------------------------------------------------
 
 
@@ -296,45 +202,19 @@ def test_clean_json_caps_depth() -> None:
     assert node is None
 
 
-# --- sensor ranges ------------------------------------------------------------------------------
+# --- names ------------------------------------------------------------------------------------
 
 
-def test_range_table_matches_spec() -> None:
-    assert dict(SENSOR_RANGES) == {
-        "temperature": (-40, 85),
-        "humidity": (0, 100),
-        "pressure": (300, 1100),
-        "co2": (0, 10000),
-        "eco2": (400, 60000),
-        "tvoc": (0, 60000),
-        "voc": (0, 500),
-        "pm1": (0, 1000),
-        "pm25": (0, 1000),
-        "pm4": (0, 1000),
-        "pm10": (0, 1000),
-        "co": (0, 1000),
-    }
+def test_nfc_joins_composed_and_decomposed_names() -> None:
+    composed, decomposed = "gew\u00e4chshaus", "gewa\u0308chshaus"
+    assert composed != decomposed
+    assert nfc(composed) == nfc(decomposed) == composed
+    assert nfc("greenhouse") == "greenhouse"
 
 
-@pytest.mark.parametrize(
-    ("sensor_type", "value", "expected"),
-    [
-        ("temperature", -40.0, True),
-        ("temperature", 85.0, True),
-        ("temperature", 85.01, False),
-        ("temperature", -40.01, False),
-        ("Temperature", 200.0, False),  # ranges apply whatever the case
-        ("eco2", 399.0, False),
-        ("eco2", 400.0, True),
-        ("co2", 10_001.0, False),
-        ("radon", 1e9, True),  # unknown types have no range
-        ("radon", -1e9, True),
-    ],
-)
-def test_in_range(sensor_type: str, value: float, expected: bool) -> None:
-    assert in_range(sensor_type, value) is expected
-
-
-def test_range_for_unknown_is_none() -> None:
-    assert range_for("radon") is None
-    assert range_for("HUMIDITY") == (0.0, 100.0)
+@given(st.text())
+def test_nfc_is_idempotent_and_is_the_nfc_form(text: str) -> None:
+    once = nfc(text)
+    assert nfc(once) == once
+    assert once == unicodedata.normalize("NFC", text)
+    assert nfc(unicodedata.normalize("NFD", text)) == once

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,10 +14,8 @@ from sensorhub.ingest.topics import (
     MAX_LEVEL_LENGTH,
     RESERVED_LEVELS,
     ParsedTopic,
-    format_topic,
     is_valid_id,
     parse_topic,
-    sensor_config_topic,
 )
 
 M = MessageKind
@@ -110,10 +110,24 @@ def test_is_valid_id() -> None:
         assert not is_valid_id(bad), bad
 
 
-def test_sensor_config_topic() -> None:
-    topic = sensor_config_topic("greenhouse")
-    assert topic == "greenhouse/sensors/config"
-    assert parse_topic(topic) == ParsedTopic(M.SENSOR_CONFIG, "greenhouse")
+def test_topic_text_is_kept_in_the_parse() -> None:
+    assert parse_topic("greenhouse/dht22/temperature").topic == "greenhouse/dht22/temperature"
+    assert parse_topic(b"greenhouse/logs").topic == "greenhouse/logs"
+
+
+def test_module_ids_are_nfc_normalized() -> None:
+    composed = parse_topic("gew\u00e4chshaus/temperature")
+    decomposed = parse_topic("gewa\u0308chshaus/temperature")
+    assert composed == decomposed
+    assert decomposed.module_id == "gew\u00e4chshaus"
+    assert decomposed.topic == "gew\u00e4chshaus/temperature"
+    assert parse_topic("gewa\u0308chshaus/sensors/status").module_id == "gew\u00e4chshaus"
+
+
+def test_bytes_topic_that_is_not_utf8_is_invalid() -> None:
+    with pytest.raises(InvalidMessage) as caught:
+        parse_topic(b"m/\xff")
+    assert caught.value.reason is RejectReason.INVALID_TOPIC
 
 
 _LEVEL_CHARS = st.characters(
@@ -121,8 +135,14 @@ _LEVEL_CHARS = st.characters(
     blacklist_characters="/+#",
 )
 _levels = st.text(st.one_of(_LEVEL_CHARS, st.just(" ")), min_size=1, max_size=MAX_LEVEL_LENGTH)
-ids = _levels.filter(lambda s: s == s.strip() and s not in RESERVED_LEVELS)
-module_ids = _levels.filter(lambda s: s == s.strip() and not s.startswith("$"))
+
+
+def _nfc(text: str) -> bool:
+    return unicodedata.is_normalized("NFC", text)
+
+
+ids = _levels.filter(lambda s: s == s.strip() and s not in RESERVED_LEVELS and _nfc(s))
+module_ids = _levels.filter(lambda s: s == s.strip() and not s.startswith("$") and _nfc(s))
 
 
 @given(module_ids, st.one_of(st.none(), ids), ids)
@@ -131,17 +151,35 @@ def test_measurement_topic_round_trip(module_id: str, hardware_id: str | None, s
     topic = (
         f"{module_id}/{sensor}" if hardware_id is None else f"{module_id}/{hardware_id}/{sensor}"
     )
-    assert parse_topic(topic) == expected
-    if hardware_id in (None, DEFAULT_HARDWARE_ID):
-        assert format_topic(expected) == f"{module_id}/{sensor}"
-    else:
-        assert format_topic(expected) == topic
+    parsed = parse_topic(topic)
+    assert parsed == expected
+    assert parsed.topic == topic
 
 
-@given(module_ids, st.sampled_from([k for k in MessageKind if k is not M.MEASUREMENT]))
+SUFFIXES = {
+    M.SYSTEM: "system",
+    M.SYSTEM_CONFIG: "system/config",
+    M.HARDWARE_CONFIG: "hardware/config",
+    M.SENSOR_STATUS: "sensors/status",
+    M.SENSOR_CONFIG: "sensors/config",
+    M.LOG: "logs",
+}
+
+
+@given(module_ids, st.sampled_from(sorted(SUFFIXES)))
 def test_status_topic_round_trip(module_id: str, kind: MessageKind) -> None:
-    parsed = ParsedTopic(kind, module_id)
-    assert parse_topic(format_topic(parsed)) == parsed
+    assert parse_topic(f"{module_id}/{SUFFIXES[kind]}") == ParsedTopic(kind, module_id)
+
+
+@given(st.text(max_size=40))
+def test_nfc_and_nfd_spellings_parse_alike(name: str) -> None:
+    def parse(form: str) -> ParsedTopic | RejectReason:
+        try:
+            return parse_topic(unicodedata.normalize(form, f"{name}/{name}"))  # type: ignore[arg-type]
+        except InvalidMessage as error:
+            return error.reason
+
+    assert parse("NFC") == parse("NFD")
 
 
 @given(st.text(max_size=300))
@@ -151,5 +189,5 @@ def test_parse_topic_raises_only_invalid_message(topic: str) -> None:
     except InvalidMessage as error:
         assert error.reason in (RejectReason.INVALID_TOPIC, RejectReason.EMPTY_MODULE_ID)
     else:
-        assert parsed.module_id == topic.split("/")[0]
-        assert format_topic(parsed) in (topic, topic.replace(f"/{DEFAULT_HARDWARE_ID}/", "/", 1))
+        assert parsed.module_id == unicodedata.normalize("NFC", topic).split("/")[0]
+        assert parsed.topic == unicodedata.normalize("NFC", topic)

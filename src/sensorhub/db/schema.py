@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Double,
@@ -52,6 +53,7 @@ device_system_status = Table(
     Column("flash_system_kb", Integer),
     _timestamp("last_seen"),
     _updated_at(),
+    Column("flash_total_kb", Integer),  # migration 0006_c
 )
 
 device_hardware = Table(
@@ -85,6 +87,7 @@ sensor_config = Table(
     Column("interval_s", Integer),
     Column("model", Text),
     _updated_at(),
+    Column("enabled", Boolean),  # migration 0006_c
     PrimaryKeyConstraint("module_id", "sensor_type"),
 )
 

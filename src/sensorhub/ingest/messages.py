@@ -32,10 +32,19 @@ class RejectReason(StrEnum):
     INVALID_PAYLOAD = "invalid_payload"
     NOT_A_NUMBER = "not_a_number"
     OUT_OF_RANGE = "out_of_range"
+    SENTINEL = "sentinel"
+    """The hardware's own "no reading" value, such as a DS18B20's -127 °C or power-on 85 °C."""
+    TOO_OLD = "too_old"
+    """A plausible device time older than `RETAIN_FOR`: retention would delete it at once."""
     INTERNAL_ERROR = "internal_error"
 
 
-@dataclass(frozen=True, slots=True)
+# `Measurement` and `Accepted` are built for every message: not frozen, because a frozen
+# dataclass's `__init__` sets each field through `object.__setattr__` and cost 1 µs of the
+# 2.3 µs a plain reading took (bench/interpret_micro.py). Treat them as immutable all the same.
+
+
+@dataclass(slots=True)
 class Measurement:
     """One reading, keyed like a row of `measurements`; `time` is tz-aware UTC."""
 
@@ -52,7 +61,9 @@ class StatusUpdate:
 
     `fields` maps snake_case columns of `device_system_status` / `device_hardware` to values.
     `sensors` maps a sensor type to its `sensor_status` columns (`status`, `value`) or its
-    `sensor_config` columns (`interval_s`, `model`); it is empty for the other kinds.
+    `sensor_config` columns (`interval_s`, `model`, `enabled`); it is empty for the other kinds.
+    A field the message held but that could not be read is left out (the stored value stays);
+    it is listed in `Accepted.ignored_fields` instead.
     """
 
     kind: MessageKind
@@ -71,13 +82,19 @@ class LogEntry:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Accepted:
     """A message to store and broadcast.
 
     `time` is the message time after the clock check; `value` (measurements) and `metadata`
     (the normalized JSON object of status and log messages) feed the live event.
     `clock_corrected` is True when the device time was replaced by the receive time.
+    `device_time` is True when `time` came from the payload and was kept; False when it is the
+    receive time (no time sent, or corrected).
+    `ignored_fields` lists `(field, reason)` for status fields that were present but unreadable,
+    e.g. `("memory.heapFreeKb", "unit_suffix")`; `field` is the dotted JSON path and `reason` an
+    `IgnoredReason` value (a Prometheus label).
+    `nul_stripped` is True when trailing NUL bytes (a C-string firmware bug) were removed.
     """
 
     topic: str
@@ -90,6 +107,9 @@ class Accepted:
     value: float | None = None
     metadata: Mapping[str, object] | None = None
     clock_corrected: bool = False
+    device_time: bool = False
+    ignored_fields: tuple[tuple[str, str], ...] = ()
+    nul_stripped: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,13 @@
-"""Value normalization for device payloads (SPEC §3): numbers, text, timestamps, JSON."""
+"""Value normalization for device payloads (SPEC §3): numbers, text, names, timestamps, JSON."""
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+import unicodedata
+from datetime import UTC, datetime
 from typing import Final
 
-INT32_MIN: Final = -(2**31)
-INT32_MAX: Final = 2**31 - 1
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_AHEAD: Final = timedelta(minutes=5)
-MAX_BEHIND: Final = timedelta(days=7)
 EPOCH_MS_THRESHOLD: Final = 1e11
 """Epoch values above this magnitude are milliseconds (1e11 s is the year 5138)."""
 MAX_JSON_DEPTH: Final = 16
@@ -41,24 +38,9 @@ def to_float(value: object) -> float | None:
     return None
 
 
-def to_int(value: object) -> int | None:
-    """A rounded int that fits a PostgreSQL `integer`, or None."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    else:
-        real = to_float(value)
-        if real is None:
-            return None
-        number = round(real)
-    return number if INT32_MIN <= number <= INT32_MAX else None
-
-
-def to_positive_int(value: object) -> int | None:
-    """Like `to_int` for counts of seconds: positive values below 1 round up to 1."""
-    real = to_float(value)
-    if real is None or real <= 0 or real > INT32_MAX:
-        return None
-    return max(1, round(real))
+def nfc(text: str) -> str:
+    """Unicode NFC: `gewächshaus` composed and decomposed become one name; ASCII as is."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 def clean_text(text: str) -> str:
@@ -105,25 +87,6 @@ def to_datetime(value: object) -> datetime | None:
     return _from_iso(text)
 
 
-def is_plausible(when: datetime, received_at: datetime) -> bool:
-    """Whether a device time is at most 5 minutes ahead of and 7 days behind the receive time."""
-    return -MAX_BEHIND <= when - received_at <= MAX_AHEAD
-
-
-def resolve_time(value: object, received_at: datetime) -> tuple[datetime, bool]:
-    """The time to store for a message and whether the device time was replaced.
-
-    No timestamp (missing, null, blank) means the receive time, uncorrected; an unparseable or
-    implausible one means the receive time, corrected.
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return received_at, False
-    when = to_datetime(value)
-    if when is None or not is_plausible(when, received_at):
-        return received_at, True
-    return when, False
-
-
 def clean_json(value: object, depth: int = 0) -> object:
     """A JSON-safe copy: trimmed strings, blank strings and non-finite floats as None.
 
@@ -144,10 +107,9 @@ def clean_json(value: object, depth: int = 0) -> object:
 
 def _from_epoch(value: float) -> datetime | None:
     try:
-        if abs(value) > EPOCH_MS_THRESHOLD:
-            return EPOCH + timedelta(milliseconds=value)
-        return EPOCH + timedelta(seconds=value)
-    except (OverflowError, ValueError):
+        seconds = value / 1000 if abs(value) > EPOCH_MS_THRESHOLD else value
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
         return None
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from prometheus_client import Counter
 
 from sensorhub.ingest.buffer import IngestBuffer
-from sensorhub.ingest.interpret import interpret
+from sensorhub.ingest.interpret import InterpretRules, interpret
 from sensorhub.ingest.messages import Accepted, MessageKind, Rejected
 from sensorhub.metrics import Metrics
 
@@ -52,12 +52,15 @@ class IngestPipeline:
         live: LiveSink | None = None,
         *,
         max_unacknowledged_qos0: int = 50_000,
+        rules: InterpretRules | None = None,
     ) -> None:
+        self._rules = rules or InterpretRules()
         self._buffer = buffer
         self._metrics = metrics
         self._live = live
         self._max_qos0 = max_unacknowledged_qos0
         self._rejections = RateLimitedLog()
+        self._ignored_log = RateLimitedLog()
         # Children of labelled metrics, looked up once: `labels()` costs more than `inc()`.
         self._received = metrics.received
         self._accepted = {kind: metrics.accepted.labels(kind.value) for kind in MessageKind}
@@ -71,7 +74,7 @@ class IngestPipeline:
             None when there is nothing to wait for (rejected, or QoS 0).
         """
         self._received.inc()
-        result = interpret(topic, payload, datetime.now(UTC))
+        result = interpret(topic, payload, datetime.now(UTC), self._rules)
         if isinstance(result, Rejected):
             self._reject(result.reason.value)
             self._rejections.warning("rejected %s: %s", result.reason.value, result.detail)
@@ -85,6 +88,8 @@ class IngestPipeline:
         self._accepted[result.kind].inc()
         if result.clock_corrected:
             self._metrics.clock_corrections.inc()
+        if result.ignored_fields or result.nul_stripped:
+            self._count_repairs(result)
         durable = self._buffer.add(result)
         if self._live is not None:
             self._live(result)
@@ -95,3 +100,16 @@ class IngestPipeline:
         if counter is None:
             counter = self._rejected[reason] = self._metrics.rejected.labels(reason)
         counter.inc()
+
+    def _count_repairs(self, result: Accepted) -> None:
+        """Count (and log, rate-limited) unreadable status fields and stripped NUL bytes."""
+        if result.nul_stripped:
+            self._metrics.nul_stripped.inc()
+        for _field, reason in result.ignored_fields:
+            self._metrics.fields_ignored.labels(reason).inc()
+        if result.ignored_fields:
+            self._ignored_log.warning(
+                "module %r: kept the stored value of unreadable fields %s",
+                result.module_id,
+                ", ".join(f"{name} ({reason})" for name, reason in result.ignored_fields),
+            )

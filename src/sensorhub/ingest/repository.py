@@ -43,10 +43,11 @@ ALLOWED_COLUMNS = {
     "device_system_status": {
         "module_type", "rssi", "heap_free_kb", "heap_min_free_kb", "heap_total_kb", "ip", "mac",
         "uptime_start", "booted_at", "flash_used_kb", "flash_free_kb", "flash_system_kb",
+        "flash_total_kb",
     },
     "device_hardware": {"chip_model", "chip_rev", "cpu_freq_mhz", "flash_kb", "cores"},
     "sensor_status": {"status", "value"},
-    "sensor_config": {"interval_s", "model"},
+    "sensor_config": {"interval_s", "model", "enabled"},
 }  # fmt: skip
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final
 
 from sensorhub.ingest.messages import InvalidMessage, MessageKind, RejectReason
+from sensorhub.ingest.normalize import nfc
 
 RESERVED_LEVELS: Final = frozenset({"system", "sensors", "hardware", "logs"})
 DEFAULT_HARDWARE_ID: Final = "default"
@@ -22,40 +23,34 @@ _STATUS_TOPICS: Final[dict[tuple[str, ...], MessageKind]] = {
     ("sensors", "status"): MessageKind.SENSOR_STATUS,
     ("sensors", "config"): MessageKind.SENSOR_CONFIG,
 }
-_STATUS_SUFFIXES: Final = {kind: "/".join(levels) for levels, kind in _STATUS_TOPICS.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedTopic:
-    """A valid topic; `sensor_type` and `hardware_id` are set for measurements only."""
+    """A valid topic; `sensor_type` and `hardware_id` are set for measurements only.
+
+    `topic` is the topic as text in Unicode NFC, the form every id here is in.
+    """
 
     kind: MessageKind
     module_id: str
     sensor_type: str | None = None
     hardware_id: str | None = None
+    topic: str = field(default="", compare=False)
 
 
-def parse_topic(topic: str) -> ParsedTopic:
-    """Classify a topic, keeping its ids exactly as written.
+def parse_topic(topic: str | bytes) -> ParsedTopic:
+    """Classify a topic; ids are kept as written, in Unicode NFC.
+
+    NFC makes `gewächshaus` sent with a precomposed `ä` and with `a` + combining diaeresis one
+    module. Bytes are decoded as UTF-8. Results are cached: valid topics repeat endlessly.
 
     Raises:
-        InvalidMessage: EMPTY_MODULE_ID or INVALID_TOPIC.
+        InvalidMessage: EMPTY_MODULE_ID or INVALID_TOPIC (also for bytes that are not UTF-8).
     """
+    if not isinstance(topic, str | bytes):  # bytearray, memoryview: not hashable for the cache
+        topic = bytes(topic)
     return _parse_topic(topic)
-
-
-def format_topic(parsed: ParsedTopic) -> str:
-    """The topic a `ParsedTopic` came from (the default hardware id is left out)."""
-    if parsed.kind is not MessageKind.MEASUREMENT:
-        return f"{parsed.module_id}/{_STATUS_SUFFIXES[parsed.kind]}"
-    if parsed.hardware_id in (None, DEFAULT_HARDWARE_ID):
-        return f"{parsed.module_id}/{parsed.sensor_type}"
-    return f"{parsed.module_id}/{parsed.hardware_id}/{parsed.sensor_type}"
-
-
-def sensor_config_topic(module_id: str) -> str:
-    """Where a module reports its sensor configuration and where sensorhub publishes it."""
-    return f"{module_id}/{_STATUS_SUFFIXES[MessageKind.SENSOR_CONFIG]}"
 
 
 def is_valid_id(name: str) -> bool:
@@ -63,9 +58,10 @@ def is_valid_id(name: str) -> bool:
     return _level_problem(name) is None and "/" not in name and name not in RESERVED_LEVELS
 
 
-# Valid topics repeat endlessly, so parse each once; only successes are cached.
+# Only successes are cached (an exception is not a result).
 @lru_cache(maxsize=16384)
-def _parse_topic(topic: str) -> ParsedTopic:
+def _parse_topic(raw: str | bytes) -> ParsedTopic:
+    topic = nfc(_topic_text(raw))
     _check_whole(topic)
     levels = topic.split("/")
     if len(levels) > MAX_LEVELS:
@@ -79,8 +75,17 @@ def _parse_topic(topic: str) -> ParsedTopic:
     module_id, rest = levels[0], tuple(levels[1:])
     kind = _STATUS_TOPICS.get(rest)
     if kind is not None:
-        return ParsedTopic(kind, module_id)
-    return _measurement_topic(module_id, rest)
+        return ParsedTopic(kind, module_id, topic=topic)
+    return _measurement_topic(module_id, rest, topic)
+
+
+def _topic_text(topic: str | bytes) -> str:
+    if isinstance(topic, str):
+        return topic
+    try:
+        return bytes(topic).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _invalid("topic is not UTF-8") from None
 
 
 def _check_whole(topic: str) -> None:
@@ -106,15 +111,17 @@ def _level_problem(level: str) -> str | None:
     return None
 
 
-def _measurement_topic(module_id: str, rest: tuple[str, ...]) -> ParsedTopic:
+def _measurement_topic(module_id: str, rest: tuple[str, ...], topic: str) -> ParsedTopic:
     if not rest:
         raise _invalid("no level after the module id")
     reserved = [level for level in rest if level in RESERVED_LEVELS]
     if reserved:
         raise _invalid(f"reserved level {reserved[0]!r} used as a sensor or hardware id")
     if len(rest) == 1:
-        return ParsedTopic(MessageKind.MEASUREMENT, module_id, rest[0], DEFAULT_HARDWARE_ID)
-    return ParsedTopic(MessageKind.MEASUREMENT, module_id, rest[1], rest[0])
+        return ParsedTopic(
+            MessageKind.MEASUREMENT, module_id, rest[0], DEFAULT_HARDWARE_ID, topic=topic
+        )
+    return ParsedTopic(MessageKind.MEASUREMENT, module_id, rest[1], rest[0], topic=topic)
 
 
 def _invalid(detail: str) -> InvalidMessage:
