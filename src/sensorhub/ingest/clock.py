@@ -15,7 +15,7 @@ from typing import Final
 
 from sensorhub.ingest.fields import IgnoredReason, read_float
 from sensorhub.ingest.messages import InvalidMessage, RejectReason
-from sensorhub.ingest.normalize import EPOCH, to_datetime
+from sensorhub.ingest.normalize import EPOCH, epoch_to_datetime, to_datetime
 from sensorhub.ingest.rules import InterpretRules
 
 CLOCK_SET_FLOOR: Final = datetime(2020, 1, 1, tzinfo=UTC)
@@ -42,9 +42,12 @@ def resolve_time(
     Raises:
         InvalidMessage: TOO_OLD for a plausible time older than `rules.retain_for`.
     """
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool)):
+        when = epoch_to_datetime(value)  # the common case: epoch seconds or milliseconds
+    elif value is None or (isinstance(value, str) and not value.strip()):
         return received_at, False, False
-    when = to_datetime(value)
+    else:
+        when = to_datetime(value)
     if when is None or when < CLOCK_SET_FLOOR or when - received_at > rules.max_ahead:
         return received_at, True, False
     if received_at - when > rules.retain_for:

@@ -9,7 +9,7 @@ from typing import Final
 from sensorhub.ingest.clock import resolve_time
 from sensorhub.ingest.messages import Accepted, InvalidMessage, LogEntry, MessageKind, RejectReason
 from sensorhub.ingest.normalize import clean_json, clean_text, to_text
-from sensorhub.ingest.payload import DECODER
+from sensorhub.ingest.payload import parse_json
 from sensorhub.ingest.rules import InterpretRules
 from sensorhub.ingest.topics import ParsedTopic
 
@@ -67,7 +67,7 @@ def _log_document(text: str) -> dict[str, object] | None:
     if not text.startswith("{"):
         return None
     try:
-        document = DECODER.decode(text)
+        document = parse_json(text)
     except (ValueError, RecursionError):
         return None
     return document if isinstance(document, dict) else None

@@ -19,10 +19,10 @@ from sensorhub.ingest.messages import (
 )
 from sensorhub.ingest.normalize import parse_number, to_float
 from sensorhub.ingest.payload import (
-    DECODER,
     MAX_PAYLOAD_BYTES,
     excerpt,
     json_type,
+    parse_json,
     payload_bytes,
     payload_text,
 )
@@ -109,7 +109,7 @@ def _from_text(
         if number is not None:
             return number, received_at, False, False
     try:
-        document = DECODER.decode(stripped)
+        document = parse_json(stripped)
     except (ValueError, RecursionError):
         if stripped[0] in "{[":
             raise InvalidMessage(
@@ -124,8 +124,8 @@ def _from_text(
         raw_time = document.get("time")
     else:
         raw_value = document
-    value = to_float(raw_value)
-    if value is None:
+    value = raw_value if type(raw_value) is float else to_float(raw_value)
+    if value is None or not math.isfinite(value):
         raise _not_a_number(raw_value)
     when, corrected, device_time = resolve_time(raw_time, received_at, rules)
     return value, when, corrected, device_time

@@ -77,13 +77,13 @@ def to_datetime(value: object) -> datetime | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return _from_epoch(value)
+        return epoch_to_datetime(value)
     if not isinstance(value, str):
         return None
     text = value.strip()
     number = parse_number(text)
     if number is not None:
-        return _from_epoch(number)
+        return epoch_to_datetime(number)
     return _from_iso(text)
 
 
@@ -105,7 +105,8 @@ def clean_json(value: object, depth: int = 0) -> object:
     return value
 
 
-def _from_epoch(value: float) -> datetime | None:
+def epoch_to_datetime(value: float) -> datetime | None:
+    """A UTC datetime from epoch seconds, or milliseconds above 1e11; None when out of range."""
     try:
         seconds = value / 1000 if abs(value) > EPOCH_MS_THRESHOLD else value
         return datetime.fromtimestamp(seconds, UTC)

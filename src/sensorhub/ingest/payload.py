@@ -16,7 +16,7 @@ MAX_TOPIC_ECHO_LENGTH: Final = 200
 
 DECODER: Final = json.JSONDecoder()
 """Standard JSON plus `NaN` / `Infinity` literals, decoded as non-finite floats that every
-reader refuses (they are not numbers, SPEC §3) and `clean_json` turns into null."""
+reader refuses (they are not numbers) and `clean_json` turns into null."""
 
 
 def payload_bytes(payload: bytes | bytearray | memoryview | str) -> tuple[bytes, bool]:
@@ -53,6 +53,18 @@ def payload_text(data: bytes) -> str:
     return text.removeprefix("\ufeff")
 
 
+def parse_json(stripped: str) -> object:
+    """The JSON document of text without surrounding whitespace.
+
+    Raises:
+        ValueError: not one JSON document. RecursionError: nested too deeply.
+    """
+    document, end = DECODER.raw_decode(stripped)  # `decode` would match whitespace twice more
+    if end != len(stripped):
+        raise ValueError("extra data after the JSON document")
+    return document
+
+
 def decode_json(text: str) -> object:
     """The JSON document of a payload.
 
@@ -63,7 +75,7 @@ def decode_json(text: str) -> object:
     if not stripped:
         raise InvalidMessage(RejectReason.EMPTY_PAYLOAD, "empty payload")
     try:
-        return DECODER.decode(stripped)
+        return parse_json(stripped)
     except (ValueError, RecursionError):
         raise InvalidMessage(
             RejectReason.MALFORMED_JSON, f"not JSON: {excerpt(stripped)}"
