@@ -99,7 +99,7 @@ async def test_old_but_plausible_readings_keep_their_time_and_older_ones_are_too
 
 
 async def test_unreadable_fields_keep_the_stored_values(
-    app: RunningApp, broker_url: str, module_id: str
+    app: RunningApp, broker_url: str, module_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = app.settings.database_url
     assert url is not None
@@ -135,6 +135,9 @@ async def test_unreadable_fields_keep_the_stored_values(
     assert 'sensorhub_fields_ignored_total{reason="not_a_number"} 1.0' in text
     assert 'sensorhub_fields_ignored_total{reason="out_of_range"} 1.0' in text
     assert metric_total(text, "sensorhub_messages_rejected_total") == 0
+    logged = [r.getMessage() for r in caplog.records if "unreadable fields" in r.getMessage()]
+    assert logged and m in logged[0] and "rssi (unit_suffix)" in logged[0]
+    assert len(logged) < 5  # rate-limited
 
 
 # --- 12.8 ------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -176,6 +177,27 @@ def test_nul_terminated_payload_reads_like_the_payload(x: float, nuls: int, form
     terminated = accepted("m/humidity", text.encode() + b"\0" * nuls)
     assert terminated.value == clean.value == x
     assert terminated.nul_stripped and not clean.nul_stripped
+
+
+@given(
+    st.sampled_from(["m/temperature", "m/dht22/radon", "m/system", "m/sensors/config", "m/logs"]),
+    st.one_of(
+        st.binary(max_size=40),
+        st.floats().map(lambda x: repr(x).encode()),
+        st.dictionaries(st.sampled_from(["value", "rssi", "msg", "time"]), st.integers()).map(
+            lambda d: json.dumps(d).encode()
+        ),
+    ).filter(lambda b: not b.endswith(b"\0")),
+    st.integers(min_value=1, max_value=3),
+)
+def test_trailing_nuls_never_change_the_outcome(topic: str, payload: bytes, nuls: int) -> None:
+    plain = interpret(topic, payload, RECEIVED)
+    terminated = interpret(topic, payload + b"\0" * nuls, RECEIVED)
+    if isinstance(plain, Rejected):
+        assert isinstance(terminated, Rejected) and terminated.reason is plain.reason
+    else:
+        assert isinstance(terminated, Accepted) and terminated.nul_stripped
+        assert dataclasses.replace(terminated, nul_stripped=False) == plain
 
 
 def test_only_nul_bytes_is_an_empty_payload() -> None:
