@@ -96,6 +96,15 @@ class Settings(BaseSettings):
         "type and hardware model. Unset: the packaged ranges only.",
     )
 
+    @field_validator("sensor_ranges_file")
+    @classmethod
+    def _check_sensor_ranges_file(cls, value: Path | None) -> Path | None:
+        if value is not None:  # read it now, so a bad file stops start-up naming the entry
+            from sensorhub.ingest.sensor_ranges import SensorRanges
+
+            SensorRanges.load(value)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str | None) -> str | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from sensorhub.config import Settings
 from sensorhub.ingest.sensor_ranges import (
     DEFAULT_RANGES,
     SENSOR_RANGES,
@@ -119,3 +121,14 @@ def test_malformed_operator_file_is_a_clear_error(tmp_path: Path, text: str, mes
 def test_missing_operator_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SensorRangesError, match="SENSOR_RANGES_FILE"):
         SensorRanges.load(tmp_path / "absent.toml")
+
+
+def test_settings_refuse_an_unusable_ranges_file(tmp_path: Path) -> None:
+    override = tmp_path / "ranges.toml"
+    override.write_text("[types.co2]\nmin = 10\nmax = 1\n")
+    with pytest.raises(ValidationError, match=r"sensor_ranges_file[\s\S]*types\.co2: min"):
+        Settings(sensor_ranges_file=override)
+    with pytest.raises(ValidationError, match="sensor_ranges_file"):
+        Settings(sensor_ranges_file=tmp_path / "absent.toml")
+    override.write_text("[types.co2]\nmin = 0\nmax = 5000\n")
+    assert Settings(sensor_ranges_file=override).sensor_ranges_file == override
