@@ -1,0 +1,68 @@
+// A last-hour sparkline on a canvas, redrawn straight from the store when its data changes and the
+// card is on screen (no virtual DOM work per live message).
+import { effect } from '@preact/signals';
+import { useEffect, useRef } from 'preact/hooks';
+import { now, SPARK_WINDOW_MS, spark } from '../state/fleet';
+
+export function Sparkline({ moduleId, sensor }: { moduleId: string; sensor: string }) {
+  const ref = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const canvas = ref.current!;
+    const s = spark(moduleId, sensor);
+    let visible = false;
+    let dirty = true;
+    const draw = () => {
+      if (!visible) return;
+      dirty = false;
+      const ratio = window.devicePixelRatio || 1;
+      const w = canvas.clientWidth;
+      const h = canvas.clientHeight;
+      if (!w || !h) return;
+      if (canvas.width !== Math.round(w * ratio)) canvas.width = Math.round(w * ratio);
+      if (canvas.height !== Math.round(h * ratio)) canvas.height = Math.round(h * ratio);
+      const ctx = canvas.getContext('2d')!;
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      ctx.clearRect(0, 0, w, h);
+      const { t, v } = s.data;
+      if (t.length < 2) return;
+      const end = now.peek() > t[t.length - 1]! ? now.peek() : t[t.length - 1]!;
+      const start = end - SPARK_WINDOW_MS;
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const x of v) {
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+      }
+      if (hi === lo) {
+        hi += 1;
+        lo -= 1;
+      }
+      ctx.strokeStyle = getComputedStyle(canvas).color;
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      for (let i = 0; i < t.length; i++) {
+        const x = ((t[i]! - start) / SPARK_WINDOW_MS) * w;
+        const y = h - 2 - ((v[i]! - lo) / (hi - lo)) * (h - 4);
+        // A gap longer than 5 minutes is drawn as a gap.
+        if (i === 0 || t[i]! - t[i - 1]! > 300_000) ctx.moveTo(x, y);
+        else ctx.lineTo(x, y);
+      }
+      ctx.stroke();
+    };
+    const observer = new IntersectionObserver(([entry]) => {
+      visible = entry!.isIntersecting;
+      if (visible && dirty) draw();
+    });
+    observer.observe(canvas);
+    const stop = effect(() => {
+      s.version.value; // subscribe
+      dirty = true;
+      draw();
+    });
+    return () => {
+      stop();
+      observer.disconnect();
+    };
+  }, [moduleId, sensor]);
+  return <canvas class="spark" ref={ref} aria-hidden="true" />;
+}
