@@ -73,11 +73,21 @@ export function sensorOf(topic: string): string {
   return topic.slice(topic.lastIndexOf('/') + 1);
 }
 
+// A message from a module not in the list: refetch the list (once per second at most), and again
+// a few times while it is still missing (its first rows may not be written yet).
 let refetchTimer: ReturnType<typeof setTimeout> | undefined;
-function refetchSoon(): void {
-  refetchTimer ??= setTimeout(() => {
+const unknown = new Map<string, number>();
+function refetchSoon(moduleId: string): void {
+  if (!unknown.has(moduleId)) unknown.set(moduleId, 0);
+  refetchTimer ??= setTimeout(async () => {
+    await refreshModules();
     refetchTimer = undefined;
-    void refreshModules();
+    const known = new Set(modules.peek().map((m) => m.id));
+    for (const [id, tries] of unknown) {
+      if (known.has(id) || tries >= 5) unknown.delete(id);
+      else unknown.set(id, tries + 1);
+    }
+    if (unknown.size) refetchSoon(unknown.keys().next().value!);
   }, 1000);
 }
 
@@ -89,7 +99,7 @@ export function applyLive(messages: LiveMessage[]): void {
     for (const m of messages) {
       const time = Date.parse(m.time);
       if (!known.has(m.moduleId)) {
-        refetchSoon();
+        refetchSoon(m.moduleId);
         continue;
       }
       const last = lastSeen.get(m.moduleId);
