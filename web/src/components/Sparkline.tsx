@@ -4,6 +4,21 @@ import { effect } from '@preact/signals';
 import { useEffect, useRef } from 'preact/hooks';
 import { now, SPARK_WINDOW_MS, spark } from '../state/fleet';
 
+// One observer for every sparkline (a page of 500 modules has 2,000 of them).
+const onVisibility = new WeakMap<Element, (visible: boolean) => void>();
+let observer: IntersectionObserver | null = null;
+function watch(element: Element, callback: (visible: boolean) => void): () => void {
+  observer ??= new IntersectionObserver((entries) => {
+    for (const entry of entries) onVisibility.get(entry.target)?.(entry.isIntersecting);
+  });
+  onVisibility.set(element, callback);
+  observer.observe(element);
+  return () => {
+    observer!.unobserve(element);
+    onVisibility.delete(element);
+  };
+}
+
 export function Sparkline({ moduleId, sensor }: { moduleId: string; sensor: string }) {
   const ref = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
@@ -49,11 +64,10 @@ export function Sparkline({ moduleId, sensor }: { moduleId: string; sensor: stri
       }
       ctx.stroke();
     };
-    const observer = new IntersectionObserver(([entry]) => {
-      visible = entry!.isIntersecting;
+    const unwatch = watch(canvas, (isVisible) => {
+      visible = isVisible;
       if (visible && dirty) draw();
     });
-    observer.observe(canvas);
     const stop = effect(() => {
       s.version.value; // subscribe
       dirty = true;
@@ -61,7 +75,7 @@ export function Sparkline({ moduleId, sensor }: { moduleId: string; sensor: stri
     });
     return () => {
       stop();
-      observer.disconnect();
+      unwatch();
     };
   }, [moduleId, sensor]);
   return <canvas class="spark" ref={ref} aria-hidden="true" />;

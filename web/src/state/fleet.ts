@@ -119,11 +119,12 @@ export function applyLive(messages: LiveMessage[]): void {
 onLive(applyLive);
 
 export async function refreshModules(): Promise<void> {
+  // Zones come second: the cards render as soon as the list is in, then regroup.
+  const zoneRequest = listZones().catch(() => null);
   try {
-    const [list, zoneList] = await Promise.all([listModules(), listZones().catch(() => null)]);
+    const list = await listModules();
     batch(() => {
       modules.value = list;
-      zones.value = zoneList ? zoneOf(zoneList) : null;
       modulesError.value = null;
       loaded.value = true;
       for (const m of list) {
@@ -136,6 +137,8 @@ export async function refreshModules(): Promise<void> {
     modulesError.value = String(error instanceof Error ? error.message : error);
     loaded.value = true;
   }
+  const zoneList = await zoneRequest;
+  zones.value = zoneList ? zoneOf(zoneList) : null;
 }
 
 // Sparklines: fetched when a card first becomes visible, a few at a time.
