@@ -41,7 +41,9 @@ export function Sparkline({ moduleId, sensor }: { moduleId: string; sensor: stri
       const { t, v } = s.data;
       if (t.length < 2) return;
       const end = now.peek() > t[t.length - 1]! ? now.peek() : t[t.length - 1]!;
-      const start = end - SPARK_WINDOW_MS;
+      // The last hour, or less while the module has less history: the line fills the width.
+      const start = Math.max(end - SPARK_WINDOW_MS, t[0]!);
+      const span = Math.max(end - start, 1);
       let lo = Infinity;
       let hi = -Infinity;
       for (const x of v) {
@@ -56,7 +58,7 @@ export function Sparkline({ moduleId, sensor }: { moduleId: string; sensor: stri
       ctx.lineWidth = 1.5;
       ctx.beginPath();
       for (let i = 0; i < t.length; i++) {
-        const x = ((t[i]! - start) / SPARK_WINDOW_MS) * w;
+        const x = ((t[i]! - start) / span) * w;
         const y = h - 2 - ((v[i]! - lo) / (hi - lo)) * (h - 4);
         // A gap longer than 5 minutes is drawn as a gap.
         if (i === 0 || t[i]! - t[i - 1]! > 300_000) ctx.moveTo(x, y);

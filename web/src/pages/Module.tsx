@@ -217,31 +217,6 @@ export function Module({ id }: { id: string }) {
       {device.name && device.name !== device.id && <p class="muted mono">{device.id}</p>}
       {notice.value && <p class="notice" role="status">{notice.value}</p>}
 
-      <div class="panels">
-        <section class="panel">
-          <h3>Device</h3>
-          {device.info.length ? (
-            <dl class="info">
-              {device.info.map(([label, value]) => (
-                <div key={label}><dt>{label}</dt><dd>{value}</dd></div>
-              ))}
-            </dl>
-          ) : <p class="muted">The module has not reported system information yet.</p>}
-        </section>
-        <section class="panel wide">
-          <h3>Sensors and configuration</h3>
-          <p class="muted small">Desired configuration is published retained to <code>{device.id}/sensors/config</code>; it is <em>pending</em> until the module reports it back.</p>
-          <div class="scroll">
-            <table class="sensors-table">
-              <thead><tr><th>Sensor</th><th>Value</th><th>Desired interval (s) / model</th><th>State</th>{canEnable && <th>Enabled</th>}</tr></thead>
-              <tbody>
-                {device.sensors.map((s) => <SensorRow key={s.type} device={device} sensor={s} canEnable={canEnable} onSaved={saved} />)}
-              </tbody>
-            </table>
-          </div>
-        </section>
-      </div>
-
       <section class="panel">
         <div class="toolbar">
           <h3>History</h3>
@@ -272,6 +247,31 @@ export function Module({ id }: { id: string }) {
           ))}
         </div>
       </section>
+
+      <div class="panels">
+        <section class="panel">
+          <h3>Device</h3>
+          {device.info.length ? (
+            <dl class="info">
+              {device.info.map(([label, value]) => (
+                <div key={label}><dt>{label}</dt><dd>{value}</dd></div>
+              ))}
+            </dl>
+          ) : <p class="muted">The module has not reported system information yet.</p>}
+        </section>
+        <section class="panel wide">
+          <h3>Sensors and configuration</h3>
+          <p class="muted small">Desired configuration is published retained to <code>{device.id}/sensors/config</code>; it is <em>pending</em> until the module reports it back.</p>
+          <div class="scroll">
+            <table class="sensors-table">
+              <thead><tr><th>Sensor</th><th>Value</th><th>Desired interval (s) / model</th><th>State</th>{canEnable && <th>Enabled</th>}</tr></thead>
+              <tbody>
+                {device.sensors.map((s) => <SensorRow key={s.type} device={device} sensor={s} canEnable={canEnable} onSaved={saved} />)}
+              </tbody>
+            </table>
+          </div>
+        </section>
+      </div>
 
       <dialog ref={confirmDialog} aria-labelledby="confirm-title">
         <form method="dialog">
