@@ -2,7 +2,7 @@
 // shape of issue 14/15 (`{series|sensors: {"hardware:type": {t, min, max, mean}}}`), and returns
 // uPlot-ready columns with gaps marked as nulls.
 import { modulesGetModuleHistory } from '../client/sdk.gen';
-import { unwrap } from './http';
+import { authorized } from './http';
 
 export interface ChartSeries {
   key: string;
@@ -86,7 +86,7 @@ export function toSeries(body: unknown): HistoryResult {
 }
 
 export async function getHistory(moduleId: string, from: Date, to: Date): Promise<HistoryResult> {
-  const body = await unwrap(
+  const body = await authorized(() =>
     modulesGetModuleHistory({
       path: { module_id: moduleId },
       query: { from: from.toISOString(), to: to.toISOString(), limit: 20_000 },

@@ -42,8 +42,9 @@ export async function unwrap<T>(call: Promise<Result<T>>): Promise<T> {
   throw new ApiError(result.response?.status ?? 0, messageOf(result.error, result.response));
 }
 
-/** A write: on 401 ask for the token (once per refusal), store it, and try again. */
-export async function write<T>(call: () => Promise<Result<T>>): Promise<T> {
+/** A call that may need the token (writes; reads too when the server protects them): on 401 ask
+ * for the token (once per refusal), store it, and try again. */
+export async function authorized<T>(call: () => Promise<Result<T>>): Promise<T> {
   for (;;) {
     try {
       return await unwrap(call());
@@ -55,9 +56,7 @@ export async function write<T>(call: () => Promise<Result<T>>): Promise<T> {
   }
 }
 
-/** An endpoint not in the generated client yet (issue 15): null, without a request, when the
- * server's OpenAPI schema lacks `route` (so no 404 shows up in the console), or when it answers 404. */
-export async function optionalJson<T>(route: string, path: string, init: RequestInit = {}): Promise<T | null> {
+async function fetchOptional<T>(route: string, path: string, init: RequestInit = {}): Promise<T | null> {
   if (!(await serves(route))) return null;
   const headers = new Headers(init.headers);
   if (token.value) headers.set('Authorization', `Bearer ${token.value}`);
@@ -81,14 +80,21 @@ export async function optionalJson<T>(route: string, path: string, init: Request
   return (await response.json()) as T;
 }
 
-/** `optionalJson` for writes: asks for the token on 401 like `write`. */
-export async function optionalWrite<T>(route: string, path: string, init: RequestInit): Promise<T | null> {
+/** An endpoint not in the generated client yet (issue 15): null, without a request, when the
+ * server's OpenAPI schema lacks `route` (so no 404 shows up in the console), or when it answers
+ * 404; asks for the token on 401 like `authorized`. */
+export async function optionalJson<T>(route: string, path: string, init: RequestInit = {}): Promise<T | null> {
   for (;;) {
     try {
-      return await optionalJson<T>(route, path, init);
+      return await fetchOptional<T>(route, path, init);
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 401) throw error;
       if (!(await askToken(token.value !== null))) throw error;
     }
   }
+}
+
+/** Headers for a plain `fetch` (text endpoints such as /metrics). */
+export function authHeaders(): HeadersInit {
+  return token.value ? { Authorization: `Bearer ${token.value}` } : {};
 }

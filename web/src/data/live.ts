@@ -4,7 +4,7 @@
 // `mqtt-message` objects; servers without batching send `mqtt-message` one by one.
 import { signal } from '@preact/signals';
 import { io, type Socket } from 'socket.io-client';
-import { token } from './token';
+import { askToken, token } from './token';
 
 export interface LiveMessage {
   topic: string;
@@ -82,8 +82,16 @@ export function connect(): void {
   socket.on('disconnect', () => {
     connection.value = 'reconnecting';
   });
-  socket.on('connect_error', () => {
+  socket.on('connect_error', (error) => {
     connection.value = 'reconnecting';
+    // Refused by the server (a token is required for live events): socket.io does not retry
+    // that on its own. Ask for the token, then connect again with it.
+    if (!socket!.active) {
+      void askToken(token.value !== null).then((given) => {
+        if (given) socket!.connect();
+        else console.warn('live events refused by the server:', error.message);
+      });
+    }
   });
   socket.on('mqtt:batch', (batch: LiveMessage[]) => enqueue(batch));
   socket.on('mqtt-message', (message: LiveMessage) => enqueue([message]));

@@ -8,7 +8,7 @@ import {
   modulesUpdateModuleConfig,
 } from '../client/sdk.gen';
 import type { ModuleSummary } from '../client/types.gen';
-import { optionalWrite, unwrap, write } from './http';
+import { authorized, optionalJson } from './http';
 
 export type { ModuleSummary };
 
@@ -39,7 +39,7 @@ export interface DeviceView {
   sensors: SensorView[];
 }
 
-export const listModules = (): Promise<ModuleSummary[]> => unwrap(modulesListModules());
+export const listModules = (): Promise<ModuleSummary[]> => authorized(() => modulesListModules());
 
 type Any = Record<string, any>;
 const obj = (value: unknown): Any => (value && typeof value === 'object' ? (value as Any) : {});
@@ -131,7 +131,7 @@ export function toDevice(id: string, body: unknown): DeviceView {
 }
 
 export async function getDevice(id: string): Promise<DeviceView> {
-  const body = await unwrap(modulesGetModuleStatus({ path: { module_id: id } }));
+  const body = await authorized(() => modulesGetModuleStatus({ path: { module_id: id } }));
   return toDevice(id, body);
 }
 
@@ -140,17 +140,17 @@ export function updateConfig(
   id: string,
   sensors: Record<string, { interval: number; model?: string | null }>,
 ): Promise<unknown> {
-  return write(() => modulesUpdateModuleConfig({ path: { module_id: id }, body: { sensors } }));
+  return authorized(() => modulesUpdateModuleConfig({ path: { module_id: id }, body: { sensors } }));
 }
 
 export function deleteModule(id: string): Promise<unknown> {
-  return write(() => modulesDeleteModule({ path: { module_id: id } }));
+  return authorized(() => modulesDeleteModule({ path: { module_id: id } }));
 }
 
 /** Enable or disable one hardware sensor (issue 15: `POST …/hardware/enable` `{hardware, enabled}`,
  * published to `{id}/sensors/enable`); resolves null when the server does not serve it (404). */
 export function setHardwareEnabled(id: string, hardware: string, enabled: boolean): Promise<unknown> {
-  return optionalWrite('/api/modules/{module_id}/hardware/enable', `/api/modules/${encodeURIComponent(id)}/hardware/enable`, {
+  return optionalJson('/api/modules/{module_id}/hardware/enable', `/api/modules/${encodeURIComponent(id)}/hardware/enable`, {
     method: 'POST',
     body: JSON.stringify({ hardware, enabled }),
   });

@@ -6,14 +6,14 @@ import {
   systemReady,
 } from '../client/sdk.gen';
 import type { DbSize, MetricsHistory, Readiness, StorageReport } from '../client/types.gen';
-import { ApiError, unwrap } from './http';
+import { ApiError, authHeaders, authorized } from './http';
 
 export type { DbSize, MetricsHistory, Readiness, StorageReport };
 
-export const getStorage = (): Promise<StorageReport> => unwrap(systemGetStorage());
-export const getDbSize = (): Promise<DbSize> => unwrap(systemGetDbSize());
+export const getStorage = (): Promise<StorageReport> => authorized(() => systemGetStorage());
+export const getDbSize = (): Promise<DbSize> => authorized(() => systemGetDbSize());
 export const getMetricsHistory = (days: number): Promise<MetricsHistory> =>
-  unwrap(systemGetMetricsHistory({ query: { days } }));
+  authorized(() => systemGetMetricsHistory({ query: { days } }));
 
 /** Readiness answers 503 with the same body when not ready: return it either way. */
 export async function getReadiness(): Promise<Readiness | null> {
@@ -46,7 +46,7 @@ export function parseMetrics(text: string): Sample[] {
 
 export async function getMetrics(): Promise<Sample[]> {
   // /metrics is text/plain; the generated client would try JSON, so fetch it directly.
-  const response = await fetch('/metrics');
+  const response = await fetch('/metrics', { headers: authHeaders() });
   if (!response.ok) throw new ApiError(response.status, `HTTP ${response.status}`);
   return parseMetrics(await response.text());
 }

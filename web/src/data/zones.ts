@@ -1,6 +1,6 @@
 // Zones (issue 15, the seed's `/api/zones`): not in the generated client yet. Every call resolves
 // null when the server answers 404, and the pages then hide zone controls.
-import { optionalJson, optionalWrite } from './http';
+import { optionalJson } from './http';
 
 export interface Zone {
   id: string;
@@ -12,17 +12,17 @@ export interface Zone {
 export const listZones = (): Promise<Zone[] | null> => optionalJson<Zone[]>('/api/zones', '/api/zones');
 
 export const createZone = (name: string): Promise<Zone | null> =>
-  optionalWrite<Zone>('/api/zones', '/api/zones', { method: 'POST', body: JSON.stringify({ name }) });
+  optionalJson<Zone>('/api/zones', '/api/zones', { method: 'POST', body: JSON.stringify({ name }) });
 
 const MEMBER = '/api/zones/{zone_id}/devices/{module_id}';
 const member = (zoneId: string, moduleId: string): string =>
   `/api/zones/${encodeURIComponent(zoneId)}/devices/${encodeURIComponent(moduleId)}`;
 
 export const assignZone = (zoneId: string, moduleId: string): Promise<unknown> =>
-  optionalWrite(MEMBER, member(zoneId, moduleId), { method: 'POST' });
+  optionalJson(MEMBER, member(zoneId, moduleId), { method: 'POST' });
 
 export const unassignZone = (zoneId: string, moduleId: string): Promise<unknown> =>
-  optionalWrite(MEMBER, member(zoneId, moduleId), { method: 'DELETE' });
+  optionalJson(MEMBER, member(zoneId, moduleId), { method: 'DELETE' });
 
 /** moduleId → zone name, from the zones' device lists (empty when zones are not served). */
 export function zoneOf(zones: Zone[] | null): Map<string, Zone> {
