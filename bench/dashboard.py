@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import time
 from typing import Any
@@ -122,6 +123,7 @@ async def run(runs: int, seconds: float, rate: int) -> list[Table]:
 
     database_url = await create_database("dashb")
     topics = ",".join(f"{module_id(i)}/#" for i in range(MODULES))
+    load_before = os.getloadavg()[0]
     renders: list[float] = []
     listed: list[float] = []
     idle: list[dict[str, float]] = []
@@ -194,6 +196,7 @@ async def run(runs: int, seconds: float, rate: int) -> list[Table]:
         f"{seconds:.0f} s while {rate:,} QoS 0 measurements/s are published to the {MODULES} modules.",
         "Headless Chromium (--disable-gpu) paints in software; sensorhub, PostgreSQL, Mosquitto, "
         "the publisher and the browser share the machine's cores.",
+        f"Load average (1 min) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f}.",
         "First render = the module list request (server side, most of the time with 500 modules) "
         "plus building 500 cards; sparklines load afterwards, only for cards on screen.",
     ]

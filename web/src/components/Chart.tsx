@@ -15,30 +15,38 @@ interface Props {
 
 const css = (name: string): string => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
+function columns(series: ChartSeries): uPlot.AlignedData {
+  return series.min && series.max
+    ? [series.t, series.mean, series.min, series.max]
+    : [series.t, series.mean];
+}
+
 export function Chart({ series, from, to, onZoom }: Props) {
   const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
   const zoom = useRef(onZoom);
   zoom.current = onZoom;
+  const range = useRef<[number, number]>([from, to]);
+  range.current = [from, to];
+  const band = Boolean(series.min && series.max);
+  // Created once per series and shape; new data (live points, a refetch) goes through setData.
   useEffect(() => {
     const element = box.current!;
     const unit = unitOf(series.sensorType);
     const line = css('--accent');
-    const band = series.min && series.max;
-    const data: uPlot.AlignedData = band
-      ? [series.t, series.mean, series.min!, series.max!]
-      : [series.t, series.mean];
     const axis = { stroke: css('--muted'), grid: { stroke: css('--grid'), width: 1 }, ticks: { stroke: css('--grid') } };
+    const bound = (_: uPlot, v: number | null) => (v == null ? '–' : v.toFixed(2));
     const options: uPlot.Options = {
       width: element.clientWidth || 600,
       height: 220,
-      scales: { x: { time: true, range: () => [from, to] } },
+      scales: { x: { time: true, range: () => range.current } },
       series: [
         {},
         { label: series.sensorType, stroke: line, width: 1.5, spanGaps: false, value: (_, v) => (v == null ? '–' : `${v.toFixed(2)} ${unit}`) },
         ...(band
           ? [
-              { label: 'min', stroke: 'transparent', points: { show: false }, value: (_: uPlot, v: number | null) => (v == null ? '–' : v.toFixed(2)) },
-              { label: 'max', stroke: 'transparent', points: { show: false }, value: (_: uPlot, v: number | null) => (v == null ? '–' : v.toFixed(2)) },
+              { label: 'min', stroke: 'transparent', points: { show: false }, value: bound },
+              { label: 'max', stroke: 'transparent', points: { show: false }, value: bound },
             ]
           : []),
       ],
@@ -58,13 +66,18 @@ export function Chart({ series, from, to, onZoom }: Props) {
         ],
       },
     };
-    const plot = new uPlot(options, data, element);
-    const resize = new ResizeObserver(() => plot.setSize({ width: element.clientWidth, height: 220 }));
+    const instance = new uPlot(options, columns(series), element);
+    plot.current = instance;
+    const resize = new ResizeObserver(() => instance.setSize({ width: element.clientWidth, height: 220 }));
     resize.observe(element);
     return () => {
       resize.disconnect();
-      plot.destroy();
+      instance.destroy();
+      plot.current = null;
     };
+  }, [series.key, series.sensorType, band]);
+  useEffect(() => {
+    plot.current?.setData(columns(series));
   }, [series, from, to]);
   const points = series.mean.filter((v) => v !== null).length;
   return (

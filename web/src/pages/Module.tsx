@@ -147,6 +147,38 @@ export function Module({ id }: { id: string }) {
   }, [id, connectCount.value]);
   useEffect(() => void loadHistory(), [loadHistory, connectCount.value]);
 
+  // Live readings extend the charts of a range that ends now (raw resolution only: appending a
+  // raw point to aggregated buckets would mix resolutions). At most one update per frame.
+  useEffect(() => {
+    if (!('preset' in range)) return;
+    return onLive((batch) => {
+      const mine = batch.filter((m) => m.moduleId === id && m.kind === 'measurement' && typeof m.value === 'number');
+      if (!mine.length) return;
+      setHistory((old) => {
+        if (!old || (old.resolution !== null && old.resolution !== 'raw')) return old;
+        const to = Date.now() / 1000;
+        const series = old.series.map((s) => {
+          const points = mine.filter((m) => {
+            const levels = m.topic.split('/');
+            return levels[levels.length - 1] === s.sensorType && (s.hardware === null || levels.length === 3 && levels[1] === s.hardware);
+          });
+          if (!points.length) return s;
+          const next = { ...s, t: [...s.t], mean: [...s.mean], min: s.min && [...s.min], max: s.max && [...s.max] };
+          for (const m of points) {
+            const t = Date.parse(m.time) / 1000;
+            if (next.t.length && t <= next.t[next.t.length - 1]!) continue; // uPlot needs ascending x
+            next.t.push(t);
+            next.mean.push(m.value);
+            next.min?.push(m.value);
+            next.max?.push(m.value);
+          }
+          return next;
+        });
+        return { ...old, series, from: to - range.preset, to };
+      });
+    });
+  }, [id, range]);
+
   // Configuration reports and pushes change the desired/reported state: refetch, at most every 1 s.
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | undefined;
