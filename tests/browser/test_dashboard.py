@@ -229,3 +229,34 @@ async def test_page_survives_a_server_restart_and_resubscribes(
     assert [
         e for e in tab.errors if "ERR_CONNECTION_REFUSED" not in e and "WebSocket" not in e
     ] == []
+
+
+async def test_zones_group_the_fleet_when_the_server_has_them(
+    app: RunningApp, tab: Tab, database_url: str, broker_url: str, module_id: str
+) -> None:
+    """Zones come with issue 15; until then the browser is given them (the seed's shapes)."""
+    async with Publisher(broker_url, f"pub-{module_id}") as publisher:
+        publisher.publish(f"{module_id}/temperature", "21.5")
+        await publisher.drain()
+    await stored(database_url, module_id, 1)
+    schema = (await app.http.get("/openapi.json")).json()
+    schema["paths"]["/api/zones"] = {"get": {}}
+    schema["paths"]["/api/zones/{id}"] = {"get": {}}
+    zone = {"id": "z1", "name": "Greenhouse north", "description": None, "createdAt": None}
+    devices = [{"moduleId": module_id, "name": None, "moduleType": None}]
+    page = tab.page
+
+    async def fulfil(route, body):  # type: ignore[no-untyped-def]
+        await route.fulfill(json=body)
+
+    await page.route("**/openapi.json", lambda route: fulfil(route, schema))
+    await page.route("**/api/zones", lambda route: fulfil(route, [zone]))
+    await page.route("**/api/zones/z1", lambda route: fulfil(route, {**zone, "devices": devices}))
+    await page.goto(app.base_url + "/")
+    group = page.get_by_role("region", name="Greenhouse north")
+    await expect(group.locator(f'.card[data-module="{module_id}"]')).to_be_visible()
+    await page.get_by_role("searchbox", name="Filter modules").fill("north")
+    await expect(card(tab, module_id)).to_be_visible()
+    await page.get_by_role("searchbox", name="Filter modules").fill("no-such-module")
+    await expect(card(tab, module_id)).to_have_count(0)
+    assert tab.errors == []

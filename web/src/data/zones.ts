@@ -9,7 +9,19 @@ export interface Zone {
   devices?: { moduleId: string; name: string | null; moduleType: string | null }[];
 }
 
-export const listZones = (): Promise<Zone[] | null> => optionalJson<Zone[]>('/api/zones', '/api/zones');
+/** Zones with their devices. The seed's `GET /api/zones` lists zones without devices and
+ * `GET /api/zones/{id}` adds them: fetched per zone when the list lacks them (zones are few). */
+export async function listZones(): Promise<Zone[] | null> {
+  const zones = await optionalJson<Zone[]>('/api/zones', '/api/zones');
+  if (!zones) return null;
+  return Promise.all(
+    zones.map(async (zone) =>
+      zone.devices
+        ? zone
+        : ((await optionalJson<Zone>('/api/zones/{id}', `/api/zones/${encodeURIComponent(zone.id)}`)) ?? zone),
+    ),
+  );
+}
 
 export const createZone = (name: string): Promise<Zone | null> =>
   optionalJson<Zone>('/api/zones', '/api/zones', { method: 'POST', body: JSON.stringify({ name }) });

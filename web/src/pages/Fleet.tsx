@@ -87,7 +87,9 @@ export function Fleet() {
     const zoneMap = zones.value;
     const out = new Map<string, ModuleSummary[]>();
     for (const m of modules.value) {
-      const zone = zoneMap?.get(m.id)?.name ?? (zoneMap ? 'No zone' : 'All modules');
+      // `zoneName` on the summary once the API has it (issue 15), else the zones' device lists.
+      const named = (m as { zoneName?: string | null }).zoneName;
+      const zone = named ?? zoneMap?.get(m.id)?.name ?? (zoneMap || named === null ? 'No zone' : 'All modules');
       if (needle) {
         const hay = `${m.id} ${m.name ?? ''} ${m.type ?? ''} ${zone} ${m.sensors.join(' ')}`.toLowerCase();
         if (!hay.includes(needle)) continue;

@@ -9,7 +9,7 @@ import { getHistory, type HistoryResult } from '../data/history';
 import { ApiError } from '../data/http';
 import { connectCount, onConfigUpdate, onLive } from '../data/live';
 import { deleteModule, type DeviceView, getDevice, type SensorView, setHardwareEnabled, updateConfig } from '../data/modules';
-import { assignZone, listZones, unassignZone, type Zone } from '../data/zones';
+import { assignZone, createZone, listZones, unassignZone, type Zone } from '../data/zones';
 import { navigate } from '../router';
 import { now, refreshModules } from '../state/fleet';
 
@@ -19,6 +19,8 @@ const RANGES: [label: string, seconds: number][] = [
   ['7 d', 7 * 86_400],
   ['30 d', 30 * 86_400],
 ];
+
+const NEW_ZONE = '\u0000new';
 
 type Range = { preset: number } | { from: number; to: number };
 
@@ -199,9 +201,17 @@ export function Module({ id }: { id: string }) {
     void loadDevice();
   };
 
-  const changeZone = async (zoneId: string) => {
+  const changeZone = async (choice: string) => {
     const current = zoneList?.find((z) => z.devices?.some((d) => d.moduleId === id));
     try {
+      let zoneId = choice;
+      if (choice === NEW_ZONE) {
+        const name = window.prompt('Name of the new zone')?.trim();
+        if (!name) return;
+        const created = await createZone(name);
+        if (!created) throw new Error('this server cannot create zones');
+        zoneId = created.id;
+      }
       if (current) await unassignZone(current.id, id);
       if (zoneId) await assignZone(zoneId, id);
       setZones(await listZones());
@@ -225,7 +235,9 @@ export function Module({ id }: { id: string }) {
 
   if (error) return <section><p><a href="/">← Fleet</a></p><p class="error">{error}</p></section>;
   if (!device) return <section><p class="muted">Loading {id}…</p></section>;
-  const zone = zoneList?.find((z) => z.devices?.some((d) => d.moduleId === id));
+  const zone =
+    zoneList?.find((z) => z.devices?.some((d) => d.moduleId === id)) ??
+    zoneList?.find((z) => z.name === device.zone);
   const active = 'preset' in range ? range.preset : null;
   return (
     <section class="module">
@@ -241,6 +253,7 @@ export function Module({ id }: { id: string }) {
             <select value={zone?.id ?? ''} onChange={(e) => void changeZone(e.currentTarget.value)}>
               <option value="">none</option>
               {zoneList.map((z) => <option key={z.id} value={z.id}>{z.name}</option>)}
+              <option value={NEW_ZONE}>new zone…</option>
             </select>
           </label>
         )}
