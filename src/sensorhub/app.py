@@ -67,5 +67,5 @@ def create_app(settings: Settings) -> SensorhubApp:
     install_error_handlers(api)
     api.include_router(system_router)
     api.include_router(devices_router)
-    install_dashboard(api)  # last: its fallback route matches every other path
+    install_dashboard(api)
     return SensorhubApp(api, runtime)

@@ -1,9 +1,10 @@
 """The dashboard at `/`: the built single-page app in `sensorhub/web/` (sources in `web/`).
 
-`/assets/*` are content-hashed files, served with a one-year immutable cache. Every other GET
-path outside the server's own prefixes answers `index.html` (the app routes in the browser), so
-`/modules/x` can be reloaded or bookmarked; the API, docs, Socket.IO, metrics and probes keep
-their own 404s. Without a build (a checkout where `make web` never ran) nothing is mounted.
+`/assets/*` are content-hashed files, served with a one-year immutable cache. The app's own
+pages (`/`, `/system`, `/logs`, `/modules/{id}`; it routes in the browser) all answer
+`index.html`, so any of them can be reloaded or bookmarked. Nothing else falls back: the API,
+docs, Socket.IO, metrics and probes keep their paths and every unknown path stays a 404. Without a
+build (a checkout where `make web` never ran) nothing is mounted.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import Final
 
 from fastapi import FastAPI
-from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -21,10 +21,8 @@ from starlette.types import Scope
 logger = logging.getLogger(__name__)
 
 WEB_DIR: Final = Path(__file__).parent / "web"
-SERVER_PREFIXES: Final = frozenset(
-    {"api", "assets", "docs", "redoc", "openapi.json", "socket.io", "metrics", "health", "ready"}
-)
-"""First path segments that never fall back to the app (their unknown paths stay 404)."""
+APP_PAGES: Final = ("/", "/system", "/logs", "/modules/{module_id}")
+"""The paths the single-page app routes (web/src/app.tsx); keep the two lists in step."""
 
 
 class HashedAssets(StaticFiles):
@@ -38,7 +36,7 @@ class HashedAssets(StaticFiles):
 
 
 def install_dashboard(api: FastAPI, web_dir: Path = WEB_DIR) -> bool:
-    """Serve the dashboard; call after every other router (its fallback matches any path).
+    """Serve the dashboard's files and pages.
 
     Returns False (and serves nothing) when `web_dir` holds no `index.html`.
     """
@@ -48,11 +46,10 @@ def install_dashboard(api: FastAPI, web_dir: Path = WEB_DIR) -> bool:
         return False
     api.mount("/assets", HashedAssets(directory=web_dir / "assets"), name="dashboard-assets")
 
-    @api.get("/{path:path}", include_in_schema=False)
-    async def dashboard(path: str) -> FileResponse:
-        if path.split("/", 1)[0] in SERVER_PREFIXES or path == "favicon.ico":
-            raise HTTPException(status_code=404, detail="Not Found")
+    async def page() -> FileResponse:
         # no-cache: the browser revalidates index.html, so a new build is picked up at once.
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
+    for path in APP_PAGES:
+        api.add_api_route(path, page, methods=["GET"], include_in_schema=False)
     return True

@@ -59,14 +59,16 @@ async def test_pages_load_without_console_errors(
     assert tab.errors == []
 
 
-async def test_spa_fallback_leaves_server_paths_alone(app: RunningApp) -> None:
-    page = await app.http.get(f"/modules/{'x'}")
-    assert page.status_code == 200
-    assert page.headers["content-type"].startswith("text/html")
-    for path in ("/api/nothing-here", "/docs/nothing", "/metrics/x", "/assets/missing.js"):
+async def test_app_pages_reload_and_other_paths_stay_404(app: RunningApp) -> None:
+    for path in ("/", "/system", "/logs", "/modules/x", "/modules/a%20b"):
+        page = await app.http.get(path)
+        assert page.status_code == 200, path
+        assert page.headers["content-type"].startswith("text/html")
+    for path in ("/nothing", "/modules/a/b", "/api/nothing-here", "/docs/x", "/assets/missing.js"):
         assert (await app.http.get(path)).status_code == 404, path
     assert (await app.http.get("/api/modules")).json() == []
     assert (await app.http.get("/health")).json() == {"status": "ok"}
+    assert "/modules/{module_id}" not in (await app.http.get("/openapi.json")).json()["paths"]
 
 
 async def test_published_module_appears(
