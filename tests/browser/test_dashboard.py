@@ -6,10 +6,15 @@ import json
 import re
 from pathlib import Path
 
-from playwright.async_api import expect
+import pytest
 
 from tests.browser.conftest import Tab, app_env, serve
 from tests.support import Publisher, RunningApp, db_count, wait_until
+
+# Without Playwright the whole module is skipped (conftest.py gives the reason for Chromium).
+expect = pytest.importorskip(
+    "playwright.async_api", reason="Playwright for Python is not installed"
+).expect
 
 READINGS = "SELECT count(*) FROM measurements WHERE module_id = $1"
 
