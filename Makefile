@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SIMULATED_MODULES ?= 5
 
-.PHONY: install run test lint format bench bench-smoke openapi clean
+.PHONY: install run test lint format bench bench-smoke openapi clean web web-check
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,14 @@ clean:
 
 bench-smoke: install
 	$(BIN)/python -m bench smoke
+
+# The dashboard (web/): regenerate the typed client from the schema, then build into the package.
+# Needs Node 20 + npm; `make run` and `make test` use the committed build and need no Node.
+web: install
+	$(BIN)/sensorhub openapi -o web/openapi.json
+	cd web && npm ci --no-audit --no-fund && npx openapi-ts && npm run build
+
+# CI: the committed client and build must be what the sources produce.
+web-check: web
+	git diff --exit-code -- web src/sensorhub/web
+	test -z "$$(git status --porcelain -- web src/sensorhub/web)"

@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from sensorhub import __version__
 from sensorhub.config import Settings
+from sensorhub.dashboard import install_dashboard
 from sensorhub.errors import BodySizeLimit, install_error_handlers
 from sensorhub.modules.devices.routes import router as devices_router
 from sensorhub.modules.system.routes import router as system_router
@@ -66,4 +67,5 @@ def create_app(settings: Settings) -> SensorhubApp:
     install_error_handlers(api)
     api.include_router(system_router)
     api.include_router(devices_router)
+    install_dashboard(api)
     return SensorhubApp(api, runtime)
