@@ -1,4 +1,4 @@
-"""Hostile MQTT input: every bad-input category of SPEC §3 and worse, through a real broker.
+"""Hostile MQTT input: every bad-input category of docs/contract.md §3 and worse, through a real broker.
 
 What the broker refuses itself (NUL, invalid UTF-8 or wildcards in a topic: it hangs up on the
 publisher) is also handed to sensorhub's pipeline directly, as a broker that let it through would.
@@ -36,11 +36,11 @@ MEGABYTE = 1 << 20
 
 
 def hostile_corpus(m: str) -> list[tuple[str, bytes, bytes]]:
-    """(name, topic, payload): SPEC §3's categories, then oversized, deep, control characters."""
+    """(name, topic, payload): docs/contract.md §3's categories, then oversized, deep, control characters."""
     t = f"{m}/temperature".encode()
     deep_object = ('{"a":' * 10_000 + "1" + "}" * 10_000).encode()
     return [
-        # SPEC §3: malformed JSON, non-UTF-8, oversized, unknown / too deep topics, empty ids
+        # docs/contract.md §3: malformed JSON, non-UTF-8, oversized, unknown / too deep topics, empty ids
         ("malformed JSON status", f"{m}/system".encode(), b'{"rssi": -45, "memory": {'),
         ("JSON array as status", f"{m}/system/config".encode(), b"[1, 2, 3]"),
         ("non-UTF-8 payload", t, b"\xff\xfe\x32\x31"),

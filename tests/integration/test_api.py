@@ -1,4 +1,4 @@
-"""The REST API (SPEC §6) against real PostgreSQL, with data ingested through the real broker."""
+"""The REST API (docs/contract.md §6) against real PostgreSQL, with data ingested through the real broker."""
 
 from __future__ import annotations
 

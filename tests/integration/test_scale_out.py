@@ -1,4 +1,4 @@
-"""Several instances on one broker group, one database and one Redis (SPEC §8 scale-out).
+"""Several instances on one broker group, one database and one Redis (docs/contract.md §8 scale-out).
 
 Needs a broker with MQTT 5 shared subscriptions and persistent sessions: the real Mosquitto given by
 `SENSORHUB_TEST_MQTT_URL`. The embedded amqtt broker has no shared subscriptions, so without that

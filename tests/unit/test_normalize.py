@@ -1,4 +1,4 @@
-"""Value normalization (SPEC §3) and the sensor range table (SPEC §2)."""
+"""Value normalization (docs/contract.md §3) and the sensor range table (docs/contract.md §2)."""
 
 from __future__ import annotations
 

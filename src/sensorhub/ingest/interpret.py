@@ -42,7 +42,7 @@ MAX_TOPIC_ECHO_LENGTH: Final = 200
 BOOT_TIME_FLOOR: Final = datetime(2000, 1, 1, tzinfo=UTC)
 """An earlier `uptimeStart` comes from a module whose clock was never set."""
 
-# NaN/Infinity literals are not numbers (SPEC §3): decode them as null.
+# NaN/Infinity literals are not numbers (docs/contract.md §3): decode them as null.
 _DECODER: Final = json.JSONDecoder(parse_constant=lambda _: None)
 
 Converter = Callable[[object], object]

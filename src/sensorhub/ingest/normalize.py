@@ -1,4 +1,4 @@
-"""Value normalization for device payloads (SPEC §3): numbers, text, timestamps, JSON."""
+"""Value normalization for module payloads (docs/contract.md §3): numbers, text, times, JSON."""
 
 from __future__ import annotations
 

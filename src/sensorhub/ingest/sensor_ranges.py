@@ -1,4 +1,4 @@
-"""The one table of known sensor types and their plausible value ranges (SPEC §2)."""
+"""The one table of known sensor types and their plausible value ranges (docs/contract.md §2)."""
 
 from __future__ import annotations
 
