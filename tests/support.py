@@ -17,6 +17,7 @@ import httpx
 import uvicorn
 from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv311
+from prometheus_client.parser import text_string_to_metric_families
 
 from sensorhub.app import SensorhubApp, create_app
 from sensorhub.config import Settings
@@ -169,10 +170,15 @@ def count_reaches(database_url: str, sql: str, expected: int) -> Callable[[], Aw
     return check
 
 
-def metric_total(text: str, name: str) -> float:
-    """The sum of every sample in Prometheus text whose name (with labels) starts with `name`."""
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples named `name` in Prometheus text whose labels include `labels`.
+
+    `metric_total(text, "sensorhub_messages_accepted_total", kind="measurement")`; parsed by
+    `prometheus_client.parser`, 0.0 when there is no such sample.
+    """
     return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#")
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
     )

@@ -19,7 +19,7 @@ import pytest
 import socketio
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.support import Publisher, RunningApp, db_count, running_app, wait_until
+from tests.support import Publisher, RunningApp, db_count, metric_total, running_app, wait_until
 
 WAIT = 15.0
 EVENT_FIELDS = {"topic", "moduleId", "kind", "value", "metadata", "time"}
@@ -154,8 +154,7 @@ async def test_config_update_is_emitted(app: RunningApp, module_id: str) -> None
 async def test_client_count_in_metrics(app: RunningApp) -> None:
     async def clients() -> float:
         text = (await app.http.get("/metrics")).text
-        line = next(x for x in text.splitlines() if x.startswith("sensorhub_socketio_clients "))
-        return float(line.split()[1])
+        return metric_total(text, "sensorhub_socketio_clients")
 
     async with live_client(app), live_client(app, transports=["websocket"]):
         await wait_until(lambda: _equals(clients(), 2), what="2 clients in /metrics")

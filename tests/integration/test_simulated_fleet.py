@@ -51,7 +51,7 @@ async def test_simulated_modules_are_stored_and_bad_payloads_rejected_exactly(
         text = (await running.http.get("/metrics")).text
 
     assert metric_total(text, "sensorhub_messages_rejected_total") == stats.bad_sent
-    accepted = metric_total(text, 'sensorhub_messages_accepted_total{kind="measurement"}')
+    accepted = metric_total(text, "sensorhub_messages_accepted_total", kind="measurement")
     assert accepted == good
     modules_seen = await count_reaches(
         database_url, "SELECT count(*) FROM device_hardware WHERE chip_model IS NOT NULL", modules
