@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
 import subprocess
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sensorhub.plugins.embedded import free_port
-from tests.support import Publisher, RunningApp, wait_until
+from tests.support import Publisher, RunningApp, reading, wait_until
 
 
 class Mosquitto:
@@ -85,27 +83,6 @@ def metric(running: RunningApp, name: str, **labels: str) -> float:
     registry = running.runtime.metrics.registry
     value = registry.get_sample_value(name, labels or None)
     return float(value or 0.0)
-
-
-BASE_TIME = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-
-
-def reading(n: int) -> bytes:
-    """Reading number `n`: value n at its own millisecond, so every reading is a distinct row."""
-    stamp = (BASE_TIME + timedelta(milliseconds=n)).isoformat()
-    return json.dumps({"value": n, "time": stamp}).encode()
-
-
-async def publish_readings(
-    publisher: Publisher, topic: str, start: int, count: int, rate: float
-) -> int:
-    """Readings `start` … `start + count - 1` at QoS 1, paced at `rate` per second."""
-    chunk = max(1, int(rate / 20))
-    for n in range(start, start + count):
-        publisher.publish(topic, reading(n), qos=1)
-        if (n - start) % chunk == chunk - 1:
-            await asyncio.sleep(chunk / rate)
-    return start + count
 
 
 class SteadyStream:

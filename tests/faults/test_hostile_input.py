@@ -23,10 +23,18 @@ from tests.faults.helpers import (
     RawMqtt,
     metric,
     publish_packet,
-    reading,
     rss_mib,
 )
-from tests.support import Publisher, RunningApp, count_reaches, db_count, running_app, wait_until
+from tests.support import (
+    Publisher,
+    RunningApp,
+    count_reaches,
+    db_count,
+    instance_env,
+    reading,
+    running_app,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -127,13 +135,14 @@ async def test_hostile_input_leaves_the_process_alive_and_good_messages_stored(
     good_sql = f"SELECT count(*) FROM measurements WHERE module_id = '{m}' AND sensor_type = 'good'"
     async with (
         running_app(
-            DATABASE_URL=database_url,
-            MQTT_URL=mosquitto.url,
-            MQTT_PROTOCOL="5",
-            DATA_DIR=str(tmp_path / "data"),
-            MQTT_TOPICS="#",  # the broker is this test's own
-            MQTT_CLIENT_ID=f"sh-{m}"[:64],
-            BUFFER_MAX_AGE="0.2",
+            **instance_env(
+                database_url,
+                mosquitto.url,
+                m,
+                tmp_path / "data",
+                MQTT_PROTOCOL="5",
+                MQTT_TOPICS="#",  # the broker is this test's own
+            )
         ) as running,
         Publisher(mosquitto.url, f"good-{m}") as good,
         RawMqtt(mosquitto.port, f"raw-{m}") as raw,
