@@ -10,18 +10,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 import uvicorn
 from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv311
 from prometheus_client.parser import text_string_to_metric_families
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_delay, wait_fixed
 
 from sensorhub.app import SensorhubApp, create_app
 from sensorhub.broker_url import BrokerAddress
@@ -106,17 +106,22 @@ async def wait_until(
     interval: float = 0.05,
     what: str = "condition",
 ) -> None:
-    """Poll `condition` until true; fail the test with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Poll `condition` every `interval` s until true; fail the test with `what` after `timeout` s."""
+
+    async def check() -> bool:
         result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(interval)
+        return result if isinstance(result, bool) else await result
+
+    def timed_out(_state: RetryCallState) -> NoReturn:
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    polling = AsyncRetrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(interval),
+        retry=retry_if_result(lambda ok: not ok),
+        retry_error_callback=timed_out,
+    )
+    await polling(check)
 
 
 class Publisher:
