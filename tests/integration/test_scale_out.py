@@ -20,13 +20,13 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv50
 
+from sensorhub.broker_url import BrokerAddress
 from sensorhub.jobs import PeriodicJob, advisory_key
 from sensorhub.plugins.embedded import free_port
 from tests.integration.test_realtime import REDIS_URL, live_client
@@ -70,11 +70,11 @@ async def sessions(broker_url: str) -> AsyncIterator[list[str]]:
     """Client ids whose persistent broker sessions are removed after the test."""
     client_ids: list[str] = []
     yield client_ids
-    parts = urlsplit(broker_url)
+    broker = BrokerAddress.parse(broker_url)
     for client_id in client_ids:  # Clean Start with no expiry discards the stored session
         client = Client(client_id, clean_session=True, session_expiry_interval=0)
         with contextlib.suppress(Exception):
-            await client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, version=MQTTv50)
+            await client.connect(broker.host, broker.port, version=MQTTv50)
             await client.disconnect()
 
 
