@@ -28,6 +28,7 @@ from sensorhub.broker_url import BrokerAddress
 from sensorhub.config import Settings
 from sensorhub.plugins.embedded import free_port
 from sensorhub.runtime import Runtime
+from sensorhub.simulate.gmqtt_adapter import InFlightWindow
 
 T = TypeVar("T")
 
@@ -131,10 +132,9 @@ class Publisher:
         broker = BrokerAddress.parse(broker_url)
         self.host = broker.host
         self.port = broker.port
-        self.client = Client(client_id)
-        self._acked = 0
-        self._sent_qos = 0
-        self.client.on_message = self._on_message
+        # The simulator's in-flight window (public persistent_storage argument): drain() awaits it.
+        self._in_flight = InFlightWindow(limit=65_535)
+        self.client = Client(client_id, persistent_storage=self._in_flight)
         self.received: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue()
         self.client.on_message = self._on_message
 
@@ -156,8 +156,7 @@ class Publisher:
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until the broker has acknowledged every QoS 1 message published so far."""
-        storage = self.client._persistent_storage
-        await asyncio.wait_for(storage.wait_empty(), timeout)
+        await asyncio.wait_for(self._in_flight.wait_empty(), timeout)
 
 
 async def db_count(database_url: str, sql: str, *args: Any) -> int:
