@@ -15,9 +15,20 @@ from tests.support import Publisher, RunningApp, reading, wait_until
 
 
 class Mosquitto:
-    """One `mosquitto` process on a free port, persisting its sessions in `directory`."""
+    """One `mosquitto` process on a free port, its configuration and log in `directory`.
 
-    def __init__(self, directory: Path) -> None:
+    With `persistence` (the default) it keeps sessions and queued messages in `directory` across
+    restarts; `max_inflight_messages` (a count, None: Mosquitto's default) bounds what it sends
+    each client unacknowledged. It queues up to 1,000,000 messages per offline client.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        persistence: bool = True,
+        max_inflight_messages: int | None = None,
+    ) -> None:
         self.directory = directory
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -26,9 +37,12 @@ class Mosquitto:
         lines = [
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
-            "persistence true",
-            f"persistence_location {directory}/",
-            "autosave_interval 0",
+            *(
+                ["persistence true", f"persistence_location {directory}/", "autosave_interval 0"]
+                if persistence
+                else ["persistence false"]
+            ),
+            *([f"max_inflight_messages {max_inflight_messages}"] if max_inflight_messages else []),
             "max_queued_messages 1000000",
             "max_queued_bytes 0",
             "message_size_limit 0",
