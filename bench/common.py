@@ -1,4 +1,9 @@
-"""What the benchmarks share: services, a sensorhub process, process sampling, result tables."""
+"""What the benchmarks share: services, a sensorhub process, process sampling, result tables.
+
+One place for the helpers every benchmark needs: free ports (`free_port`, re-exported from
+sensorhub), the `sensorhub serve` subprocess (`tests.support.serve_process`), Prometheus samples
+(`tests.support.metric_total`), percentiles (`percentiles`, from `statistics.quantiles`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,13 @@ import asyncio
 import contextlib
 import os
 import platform
+import shutil
+import statistics
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +25,14 @@ from typing import Any
 import asyncpg
 import httpx
 import psutil
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from sensorhub.db.urls import with_database
+from sensorhub.broker_url import BrokerAddress
+from sensorhub.db.urls import database_name, with_database
 from sensorhub.plugins.embedded import free_port
+from tests.support import metric_total, serve_process
+
+__all__ = ["free_port"]  # re-exported: the benchmarks' one way to find a free port
 
 DATABASE_SERVER_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -70,7 +81,7 @@ async def create_database(
 
 
 async def drop_database(url: str, *, server_url: str = DATABASE_SERVER_URL) -> None:
-    name = url.rsplit("/", 1)[1].split("?")[0]
+    name = database_name(url)
     admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -133,32 +144,31 @@ class Sensorhub:
     base_url: str
     log: Path
 
-    def metrics(self) -> dict[str, float]:
-        text = httpx.get(f"{self.base_url}/metrics", timeout=10).text
-        values: dict[str, float] = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                values[name] = values.get(name, 0.0) + float(value)
-        return values
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the `/metrics` samples named `name` whose labels include `labels`."""
+        return metric_total(httpx.get(f"{self.base_url}/metrics", timeout=10).text, name, **labels)
+
+
+def percentiles(values: Iterable[float], points: Iterable[int] = (50, 95, 99)) -> dict[int, float]:
+    """The `points` percentiles of `values` (inclusive method: within the observed range)."""
+    data = list(values)
+    if len(data) == 1:
+        return dict.fromkeys(points, data[0])
+    cuts = statistics.quantiles(data, n=100, method="inclusive")
+    return {point: cuts[point - 1] for point in points}
 
 
 def forget_session(client_id: str) -> None:
     """Remove a persistent session from the broker (Clean Start, no expiry), so that a finished
     benchmark's subscription does not keep queueing every later message on the broker."""
-    from urllib.parse import urlsplit
-
     from gmqtt import Client
     from gmqtt.mqtt.constants import MQTTv50
 
     async def forget() -> None:
-        parts = urlsplit(BROKER_URL)
+        broker = BrokerAddress.parse(BROKER_URL)
         client = Client(client_id, clean_session=True, session_expiry_interval=0)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, version=MQTTv50),
-                10,
-            )
+            await asyncio.wait_for(client.connect(broker.host, broker.port, version=MQTTv50), 10)
             await client.disconnect()
 
     # A thread of its own: the benchmarks call this from inside their event loop.
@@ -177,7 +187,6 @@ def sensorhub(database_url: str, topics: str, **env: str) -> Iterator[Sensorhub]
     )
     log = data_dir.with_suffix(".log")
     environment = {
-        **os.environ,
         "DATABASE_URL": database_url,
         "MQTT_URL": BROKER_URL,
         "MQTT_TOPICS": topics,
@@ -187,24 +196,10 @@ def sensorhub(database_url: str, topics: str, **env: str) -> Iterator[Sensorhub]
         "LOG_LEVEL": "WARNING",
         **env,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sensorhub", "serve"],
-        env=environment,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    process = serve_process(environment, log)
     hub = Sensorhub(process, f"http://127.0.0.1:{port}", log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"sensorhub exited: {log.read_text()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{hub.base_url}/ready", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("sensorhub did not become ready in 60 s")
-            time.sleep(0.2)
+        _wait_ready(hub)
         yield hub
     finally:
         process.terminate()
@@ -212,10 +207,30 @@ def sensorhub(database_url: str, topics: str, **env: str) -> Iterator[Sensorhub]
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
-        import shutil
-
         shutil.rmtree(data_dir, ignore_errors=True)
         forget_session(client_id)
+
+
+def _wait_ready(hub: Sensorhub, limit: float = 60.0) -> None:
+    """Until `GET /ready` answers 200; RuntimeError when the process exits or `limit` s pass."""
+
+    def ready() -> bool:
+        if hub.process.poll() is not None:
+            raise RuntimeError(f"sensorhub exited: {hub.log.read_text()[-2000:]}")
+        try:
+            return httpx.get(f"{hub.base_url}/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def not_ready(_state: object) -> None:
+        raise RuntimeError(f"sensorhub did not become ready in {limit:.0f} s")
+
+    Retrying(
+        stop=stop_after_delay(limit),
+        wait=wait_fixed(0.2),
+        retry=retry_if_result(lambda ok: not ok),
+        retry_error_callback=not_ready,
+    )(ready)
 
 
 async def wait_for_count(

@@ -162,8 +162,8 @@ async def measure(
                 stop.set()
                 viewers.join(30)
                 received = int(events.value)
-            metrics = hub.metrics()
-        batch_count = metrics.get("sensorhub_batch_rows_count", 0.0) or 1.0
+            batch_rows = hub.metric("sensorhub_batch_rows_sum")
+            batch_count = hub.metric("sensorhub_batch_rows_count") or 1.0
         run = IngestRun(
             offered=rate,
             sent=stats.sent,
@@ -172,7 +172,7 @@ async def measure(
             drain_seconds=drain,
             cpu_percent=100 * cpu_seconds / wall,
             peak_rss_mb=sampler.peak_rss / 2**20,
-            rows_per_round_trip=metrics.get("sensorhub_batch_rows_sum", 0.0) / batch_count,
+            rows_per_round_trip=batch_rows / batch_count,
             generator_rate=stats.rate,
             stored_while_publishing=stored_at_end,
         )

@@ -10,41 +10,27 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bench import common, ingest
 from bench.common import Table
-from sensorhub.plugins.embedded import free_port, port_is_free
+from tests.faults.helpers import Mosquitto
 
 MAX_QUEUED = 1_000_000
 
 
-@contextlib.contextmanager
-def tuned_mosquitto() -> Iterator[str]:
-    port = free_port()
-    directory = Path(tempfile.mkdtemp(prefix="bench-mosquitto-"))
-    config = directory / "mosquitto.conf"
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages {MAX_QUEUED}\n"
-        "max_inflight_messages 20\npersistence false\n",
-        encoding="utf-8",
-    )
-    process = subprocess.Popen(["mosquitto", "-c", str(config)], stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while port_is_free("127.0.0.1", port):
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("mosquitto did not start")
-            time.sleep(0.05)
-        yield f"mqtt://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
-        shutil.rmtree(directory, ignore_errors=True)
+@contextlib.asynccontextmanager
+async def tuned_mosquitto() -> AsyncIterator[str]:
+    """A Mosquitto of its own with deploy/mosquitto.conf's queue and in-flight limits."""
+    with tempfile.TemporaryDirectory(prefix="bench-mosquitto-") as directory:
+        broker = Mosquitto(Path(directory), persistence=False, max_inflight_messages=20)
+        await broker.start()
+        try:
+            yield broker.url
+        finally:
+            await broker.stop()
 
 
 async def run(quick: bool = False) -> list[Table]:
@@ -58,7 +44,7 @@ async def run(quick: bool = False) -> list[Table]:
         command="python -m bench ingest_tuned",
         columns=[*ingest.COLUMNS, "stored msg/s while publishing"],
     )
-    with tuned_mosquitto() as url:
+    async with tuned_mosquitto() as url:
         saved = common.BROKER_URL, ingest.BROKER_URL
         common.BROKER_URL = ingest.BROKER_URL = url
         try:

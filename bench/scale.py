@@ -39,7 +39,7 @@ from bench.ingest import MODULES, SETTLE_SECONDS, generate
 
 DEFAULT_RATE = 20_000.0
 BUFFER_MAX_AGE = 1.0
-ACCEPTED = 'sensorhub_messages_accepted_total{kind="measurement"}'
+ACCEPTED = "sensorhub_messages_accepted_total"
 
 COLUMNS = [
     "instances",
@@ -181,7 +181,7 @@ async def measure(instances: int, rate: float, duration: float, processes: int =
             for sampler in samplers:
                 seconds, wall = sampler.stop()
                 cpu.append(100 * seconds / wall)
-            shares = [hub.metrics().get(ACCEPTED, 0.0) for hub in hubs]
+            shares = [hub.metric(ACCEPTED, kind="measurement") for hub in hubs]
         return ScaleRun(
             instances=instances,
             offered=rate,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import shutil
 import signal
 import subprocess
@@ -20,12 +19,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 
 from sensorhub.plugins.embedded import EmbeddedPostgres, free_port
 from tests.faults.helpers import Mosquitto, SteadyStream
-from tests.support import Publisher, db_count, wait_until, world_traversable_dir
+from tests.support import (
+    Publisher,
+    db_count,
+    is_ready,
+    serve_process,
+    wait_until,
+    world_traversable_dir,
+)
 
 FAULTS = ("database down 30 s", "broker restart", "sensorhub SIGKILL")
 COUNT = "SELECT count(*) FROM measurements"
@@ -42,22 +47,9 @@ class Hub:
         self.rss: list[tuple[float, float]] = []
 
     async def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: ASYNC220 (a long-lived child)
-                [sys.executable, "-m", "sensorhub", "serve"],
-                env={**os.environ, **self.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        await wait_until(self._ready, timeout=90, interval=0.2, what="sensorhub ready")
-
-    async def _ready(self) -> bool:
-        try:
-            async with httpx.AsyncClient() as http:
-                response = await http.get(f"http://127.0.0.1:{self.port}/ready")
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+        self.process = serve_process(self.env, self.log)
+        base_url = f"http://127.0.0.1:{self.port}"
+        await wait_until(lambda: is_ready(base_url), timeout=90, interval=0.2, what="ready")
 
     def kill(self) -> None:
         if self.process is not None:

@@ -19,7 +19,7 @@ import pytest
 
 from sensorhub.db.urls import with_database
 from sensorhub.plugins.embedded import EmbeddedBroker, EmbeddedPostgres
-from tests.support import RunningApp, running_app, world_traversable_dir
+from tests.support import RunningApp, instance_env, running_app, world_traversable_dir
 
 pytest_plugins: list[str] = []
 
@@ -83,21 +83,19 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def app(
-    database_url: str, broker_url: str, data_dir: Path, module_id: str
-) -> AsyncIterator[RunningApp]:
+def app_env(database_url: str, broker_url: str, data_dir: Path, module_id: str) -> dict[str, str]:
+    """The environment of this test's sensorhub (`tests.support.instance_env`); a test adds its
+    own variables with `running_app(**app_env, NAME=value)`."""
+    return instance_env(database_url, broker_url, module_id, data_dir)
+
+
+@pytest.fixture
+async def app(app_env: dict[str, str]) -> AsyncIterator[RunningApp]:
     """sensorhub served by uvicorn on a free port, against the test database and broker.
 
     It subscribes only to this test's module topics, so parallel tests on one broker don't mix.
     """
-    async with running_app(
-        DATABASE_URL=database_url,
-        MQTT_URL=broker_url,
-        DATA_DIR=str(data_dir),
-        MQTT_TOPICS=f"{module_id}/#",
-        MQTT_CLIENT_ID=f"sh-{module_id}"[:64],
-        BUFFER_MAX_AGE="0.2",
-    ) as running:
+    async with running_app(**app_env) as running:
         yield running
 
 

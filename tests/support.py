@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 import uvicorn
 from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv311
+from prometheus_client.parser import text_string_to_metric_families
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_delay, wait_fixed
 
 from sensorhub.app import SensorhubApp, create_app
+from sensorhub.broker_url import BrokerAddress
 from sensorhub.config import Settings
 from sensorhub.plugins.embedded import free_port
 from sensorhub.runtime import Runtime
+from sensorhub.simulate.gmqtt_adapter import InFlightWindow
 
 T = TypeVar("T")
 
@@ -39,6 +46,23 @@ class RunningApp:
     @property
     def settings(self) -> Settings:
         return self.app.runtime.settings
+
+
+def instance_env(
+    database_url: str, broker_url: str, module_id: str, data_dir: Path | str, **overrides: str
+) -> dict[str, str]:
+    """The environment of one test's sensorhub: its database and broker, its own data directory,
+    only `module_id`'s topics (tests sharing a broker never mix), a client id derived from it,
+    and a short buffer age so tests wait little; `overrides` add or replace variables."""
+    return {
+        "DATABASE_URL": database_url,
+        "MQTT_URL": broker_url,
+        "DATA_DIR": str(data_dir),
+        "MQTT_TOPICS": f"{module_id}/#",
+        "MQTT_CLIENT_ID": f"sh-{module_id}"[:64],
+        "BUFFER_MAX_AGE": "0.2",
+        **overrides,
+    }
 
 
 @contextlib.asynccontextmanager
@@ -69,12 +93,10 @@ async def running_app(**env: str) -> AsyncIterator[RunningApp]:
 
 async def forget_session(broker_url: str, client_id: str) -> None:
     """Remove the persistent session a test instance left on the broker (Clean Start)."""
-    parts = urlsplit(broker_url)
+    broker = BrokerAddress.parse(broker_url)
     client = Client(client_id, clean_session=True)
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(
-            client.connect(parts.hostname, parts.port or 1883, version=MQTTv311), 10
-        )
+        await asyncio.wait_for(client.connect(broker.host, broker.port, version=MQTTv311), 10)
         await client.disconnect()
 
 
@@ -85,30 +107,34 @@ async def wait_until(
     interval: float = 0.05,
     what: str = "condition",
 ) -> None:
-    """Poll `condition` until true; fail the test with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Poll `condition` every `interval` s until true; fail the test with `what` after `timeout` s."""
+
+    async def check() -> bool:
         result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(interval)
+        return result if isinstance(result, bool) else await result
+
+    def timed_out(_state: RetryCallState) -> NoReturn:
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    polling = AsyncRetrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(interval),
+        retry=retry_if_result(lambda ok: not ok),
+        retry_error_callback=timed_out,
+    )
+    await polling(check)
 
 
 class Publisher:
     """A real MQTT client that publishes and waits for the broker's acknowledgements."""
 
     def __init__(self, broker_url: str, client_id: str) -> None:
-        parts = urlsplit(broker_url)
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 1883
-        self.client = Client(client_id)
-        self._acked = 0
-        self._sent_qos = 0
-        self.client.on_message = self._on_message
+        broker = BrokerAddress.parse(broker_url)
+        self.host = broker.host
+        self.port = broker.port
+        # The simulator's in-flight window (public persistent_storage argument): drain() awaits it.
+        self._in_flight = InFlightWindow(limit=65_535)
+        self.client = Client(client_id, persistent_storage=self._in_flight)
         self.received: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue()
         self.client.on_message = self._on_message
 
@@ -130,8 +156,7 @@ class Publisher:
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until the broker has acknowledged every QoS 1 message published so far."""
-        storage = self.client._persistent_storage
-        await asyncio.wait_for(storage.wait_empty(), timeout)
+        await asyncio.wait_for(self._in_flight.wait_empty(), timeout)
 
 
 async def db_count(database_url: str, sql: str, *args: Any) -> int:
@@ -169,10 +194,59 @@ def count_reaches(database_url: str, sql: str, expected: int) -> Callable[[], Aw
     return check
 
 
-def metric_total(text: str, name: str) -> float:
-    """The sum of every sample in Prometheus text whose name (with labels) starts with `name`."""
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples named `name` in Prometheus text whose labels include `labels`.
+
+    `metric_total(text, "sensorhub_messages_accepted_total", kind="measurement")`; parsed by
+    `prometheus_client.parser`, 0.0 when there is no such sample.
+    """
     return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#")
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
     )
+
+
+def serve_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`sensorhub serve` as a child process: this environment plus `env`, output appended to `log`."""
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sensorhub", "serve"],
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def is_ready(base_url: str) -> bool:
+    """A `wait_until` condition: `GET {base_url}/ready` answers 200."""
+    try:
+        async with httpx.AsyncClient() as http:
+            return (await http.get(f"{base_url}/ready")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+BASE_TIME = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+def reading(n: int) -> bytes:
+    """Reading number `n`: value n at its own millisecond, so every reading is a distinct row."""
+    stamp = (BASE_TIME + timedelta(milliseconds=n)).isoformat()
+    return json.dumps({"value": n, "time": stamp}).encode()
+
+
+async def publish_stream(
+    publisher: Publisher, topic: str, start: int, count: int, rate: float
+) -> int:
+    """Readings `start` … `start + count - 1` (`reading(n)`) at QoS 1, paced at `rate` per second.
+
+    Returns `start + count`, the number of the next reading.
+    """
+    chunk = max(1, int(rate / 20))
+    for n in range(start, start + count):
+        publisher.publish(topic, reading(n), qos=1)
+        if (n - start) % chunk == chunk - 1:
+            await asyncio.sleep(chunk / rate)
+    return start + count

@@ -37,7 +37,7 @@ def _configure_logging(level: str) -> None:
 
 
 def check_bind_rule(settings: Settings) -> str | None:
-    """Why the server must not start with these settings, or None (SPEC §6)."""
+    """Why the server must not start with these settings, or None (docs/contract.md §6)."""
     if settings.binds_loopback_only or settings.sensorhub_api_token is not None:
         return None
     if settings.allow_anonymous_writes:

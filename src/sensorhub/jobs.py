@@ -25,19 +25,6 @@ def advisory_key(name: str) -> int:
     return zlib.crc32(f"sensorhub-job:{name}".encode())
 
 
-async def run_once(pool: asyncpg.Pool, name: str, body: JobBody) -> bool:
-    """Run `body` if no other instance is running this job; returns whether it ran."""
-    async with pool.acquire() as connection:
-        key = advisory_key(name)
-        if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", key):
-            return False
-        try:
-            await body(connection)
-        finally:
-            await connection.execute("SELECT pg_advisory_unlock($1)", key)
-    return True
-
-
 class PeriodicJob:
     """Runs `body` every `interval` seconds (first run after `first_delay`)."""
 

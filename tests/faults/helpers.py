@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
 import subprocess
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sensorhub.plugins.embedded import free_port
-from tests.support import Publisher, RunningApp, wait_until
+from tests.support import Publisher, RunningApp, reading, wait_until
 
 
 class Mosquitto:
-    """One `mosquitto` process on a free port, persisting its sessions in `directory`."""
+    """One `mosquitto` process on a free port, its configuration and log in `directory`.
 
-    def __init__(self, directory: Path) -> None:
+    With `persistence` (the default) it keeps sessions and queued messages in `directory` across
+    restarts; `max_inflight_messages` (a count, None: Mosquitto's default) bounds what it sends
+    each client unacknowledged. It queues up to 1,000,000 messages per offline client.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        persistence: bool = True,
+        max_inflight_messages: int | None = None,
+    ) -> None:
         self.directory = directory
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -28,9 +37,12 @@ class Mosquitto:
         lines = [
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
-            "persistence true",
-            f"persistence_location {directory}/",
-            "autosave_interval 0",
+            *(
+                ["persistence true", f"persistence_location {directory}/", "autosave_interval 0"]
+                if persistence
+                else ["persistence false"]
+            ),
+            *([f"max_inflight_messages {max_inflight_messages}"] if max_inflight_messages else []),
             "max_queued_messages 1000000",
             "max_queued_bytes 0",
             "message_size_limit 0",
@@ -85,27 +97,6 @@ def metric(running: RunningApp, name: str, **labels: str) -> float:
     registry = running.runtime.metrics.registry
     value = registry.get_sample_value(name, labels or None)
     return float(value or 0.0)
-
-
-BASE_TIME = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-
-
-def reading(n: int) -> bytes:
-    """Reading number `n`: value n at its own millisecond, so every reading is a distinct row."""
-    stamp = (BASE_TIME + timedelta(milliseconds=n)).isoformat()
-    return json.dumps({"value": n, "time": stamp}).encode()
-
-
-async def publish_readings(
-    publisher: Publisher, topic: str, start: int, count: int, rate: float
-) -> int:
-    """Readings `start` … `start + count - 1` at QoS 1, paced at `rate` per second."""
-    chunk = max(1, int(rate / 20))
-    for n in range(start, start + count):
-        publisher.publish(topic, reading(n), qos=1)
-        if (n - start) % chunk == chunk - 1:
-            await asyncio.sleep(chunk / rate)
-    return start + count
 
 
 class SteadyStream:

@@ -20,7 +20,15 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tests.support import Publisher, RunningApp, count_reaches, db_count, running_app, wait_until
+from tests.support import (
+    Publisher,
+    RunningApp,
+    count_reaches,
+    db_count,
+    instance_env,
+    running_app,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -151,18 +159,10 @@ async def test_schemathesis_finds_no_server_error(
 
 
 async def test_writes_without_the_token_never_succeed(
-    database_url: str, broker_url: str, data_dir: Path, module_id: str
+    app_env: dict[str, str], database_url: str, broker_url: str, module_id: str
 ) -> None:
     """Generated POST and DELETE requests on a real module, without the token: none succeeds."""
-    async with running_app(
-        DATABASE_URL=database_url,
-        MQTT_URL=broker_url,
-        DATA_DIR=str(data_dir),
-        MQTT_TOPICS=f"{module_id}/#",
-        MQTT_CLIENT_ID=f"sh-{module_id}"[:64],
-        BUFFER_MAX_AGE="0.2",
-        SENSORHUB_API_TOKEN="the-real-token",
-    ) as app:
+    async with running_app(**app_env, SENSORHUB_API_TOKEN="the-real-token") as app:
         await _announce(broker_url, module_id, database_url)
         raw_schema = (await app.http.get("/openapi.json")).json()
         try:
@@ -252,12 +252,13 @@ async def test_traversal_and_sql_metacharacters_in_module_ids_are_harmless(
     evil = [f"{text}{tag}" for text in SQL_IDS[:4]] + [f"..{tag}", f"%2e%2e%2f{tag}"]
     topics = ",".join(f"{m}/#" for m in [module_id, *evil])
     async with running_app(
-        DATABASE_URL=database_url,
-        MQTT_URL=broker_url,
-        DATA_DIR=str(data_dir),
-        MQTT_TOPICS=topics,
-        MQTT_CLIENT_ID=f"sh-{module_id}"[:64],
-        BUFFER_MAX_AGE="0.2",
+        **instance_env(
+            database_url,
+            broker_url,
+            module_id,
+            data_dir,
+            MQTT_TOPICS=topics,
+        )
     ) as app:
         await _announce(broker_url, module_id, database_url)
         async with Publisher(broker_url, f"evil-{tag}") as publisher:

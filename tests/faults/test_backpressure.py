@@ -25,12 +25,15 @@ from websockets.asyncio.client import ClientConnection, connect
 
 import sensorhub.ingest.spool
 from sensorhub.plugins.embedded import EmbeddedPostgres
-from tests.faults.helpers import Mosquitto, metric, publish_readings, reading, rss_mib
+from tests.faults.helpers import Mosquitto, metric, rss_mib
 from tests.support import (
     Publisher,
     RunningApp,
     count_reaches,
     db_count,
+    instance_env,
+    publish_stream,
+    reading,
     running_app,
     wait_until,
     world_traversable_dir,
@@ -85,27 +88,27 @@ async def test_database_down_and_spool_full_hold_acknowledgements_then_recover(
         try:
             async with (
                 running_app(
-                    DATABASE_URL=database_url,
-                    MQTT_URL=mosquitto.url,
-                    MQTT_PROTOCOL="5",
-                    MQTT_RECEIVE_MAXIMUM=str(RECEIVE_MAXIMUM),
-                    DATA_DIR=str(tmp_path / "data"),
-                    MQTT_TOPICS=f"{module_id}/#",
-                    MQTT_CLIENT_ID=f"sh-{module_id}"[:64],
-                    BUFFER_MAX_AGE="0.2",
-                    SPOOL_MAX_BYTES=str(SPOOL_LIMIT),
+                    **instance_env(
+                        database_url,
+                        mosquitto.url,
+                        module_id,
+                        tmp_path / "data",
+                        MQTT_PROTOCOL="5",
+                        MQTT_RECEIVE_MAXIMUM=str(RECEIVE_MAXIMUM),
+                        SPOOL_MAX_BYTES=str(SPOOL_LIMIT),
+                    )
                 ) as running,
                 Publisher(mosquitto.url, f"pub-{module_id}") as publisher,
             ):
                 rss_start = rss_mib()
-                sent = await publish_readings(publisher, topic, 0, 200, rate=5000)
+                sent = await publish_stream(publisher, topic, 0, 200, rate=5000)
                 await wait_until(count_reaches(database_url, COUNT, sent), what="first readings")
 
                 # 1. database down and the spool's disk full: nothing can be made durable
                 with pytest.MonkeyPatch.context() as patch:
                     patch.setattr(sensorhub.ingest.spool, "os", _DiskFull())
                     await servers[0].stop()
-                    sent = await publish_readings(publisher, topic, sent, 1000, rate=5000)
+                    sent = await publish_stream(publisher, topic, sent, 1000, rate=5000)
                     await publisher.drain()  # the broker took them all
                     held = await held_back(running, sent)
                     received = metric(running, "sensorhub_messages_received_total")
@@ -121,7 +124,7 @@ async def test_database_down_and_spool_full_hold_acknowledgements_then_recover(
                 await wait_until(
                     lambda: durable(running) >= sent, timeout=30, what="held readings spooled"
                 )
-                sent = await publish_readings(publisher, topic, sent, 6000, rate=5000)
+                sent = await publish_stream(publisher, topic, sent, 6000, rate=5000)
                 await publisher.drain()
                 held_full = await held_back(running, sent)
                 spool_bytes = metric(running, "sensorhub_spool_bytes")

@@ -1,4 +1,4 @@
-"""Hostile MQTT input: every bad-input category of SPEC §3 and worse, through a real broker.
+"""Hostile MQTT input: every bad-input category of docs/contract.md §3 and worse, through a real broker.
 
 What the broker refuses itself (NUL, invalid UTF-8 or wildcards in a topic: it hangs up on the
 publisher) is also handed to sensorhub's pipeline directly, as a broker that let it through would.
@@ -23,10 +23,18 @@ from tests.faults.helpers import (
     RawMqtt,
     metric,
     publish_packet,
-    reading,
     rss_mib,
 )
-from tests.support import Publisher, RunningApp, count_reaches, db_count, running_app, wait_until
+from tests.support import (
+    Publisher,
+    RunningApp,
+    count_reaches,
+    db_count,
+    instance_env,
+    reading,
+    running_app,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -36,11 +44,11 @@ MEGABYTE = 1 << 20
 
 
 def hostile_corpus(m: str) -> list[tuple[str, bytes, bytes]]:
-    """(name, topic, payload): SPEC §3's categories, then oversized, deep, control characters."""
+    """(name, topic, payload): docs/contract.md §3's categories, then oversized, deep, control characters."""
     t = f"{m}/temperature".encode()
     deep_object = ('{"a":' * 10_000 + "1" + "}" * 10_000).encode()
     return [
-        # SPEC §3: malformed JSON, non-UTF-8, oversized, unknown / too deep topics, empty ids
+        # docs/contract.md §3: malformed JSON, non-UTF-8, oversized, unknown / too deep topics, empty ids
         ("malformed JSON status", f"{m}/system".encode(), b'{"rssi": -45, "memory": {'),
         ("JSON array as status", f"{m}/system/config".encode(), b"[1, 2, 3]"),
         ("non-UTF-8 payload", t, b"\xff\xfe\x32\x31"),
@@ -127,13 +135,14 @@ async def test_hostile_input_leaves_the_process_alive_and_good_messages_stored(
     good_sql = f"SELECT count(*) FROM measurements WHERE module_id = '{m}' AND sensor_type = 'good'"
     async with (
         running_app(
-            DATABASE_URL=database_url,
-            MQTT_URL=mosquitto.url,
-            MQTT_PROTOCOL="5",
-            DATA_DIR=str(tmp_path / "data"),
-            MQTT_TOPICS="#",  # the broker is this test's own
-            MQTT_CLIENT_ID=f"sh-{m}"[:64],
-            BUFFER_MAX_AGE="0.2",
+            **instance_env(
+                database_url,
+                mosquitto.url,
+                m,
+                tmp_path / "data",
+                MQTT_PROTOCOL="5",
+                MQTT_TOPICS="#",  # the broker is this test's own
+            )
         ) as running,
         Publisher(mosquitto.url, f"good-{m}") as good,
         RawMqtt(mosquitto.port, f"raw-{m}") as raw,

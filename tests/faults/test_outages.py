@@ -3,40 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import subprocess
-import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from sensorhub.plugins.embedded import EmbeddedPostgres, free_port
-from tests.faults.helpers import Mosquitto
+from tests.faults.helpers import Mosquitto, metric
 from tests.support import (
     Publisher,
     count_reaches,
     db_count,
+    instance_env,
+    is_ready,
+    publish_stream,
     running_app,
+    serve_process,
     wait_until,
     world_traversable_dir,
 )
 
 pytestmark = pytest.mark.slow
-
-
-async def publish_stream(
-    publisher: Publisher, module_id: str, start: int, count: int, rate: float
-) -> None:
-    """`count` distinct readings (value = sequence number), paced at `rate` per second."""
-    base = datetime.now(UTC) - timedelta(hours=1)
-    for n in range(start, start + count):
-        stamp = (base + timedelta(milliseconds=n)).isoformat()
-        publisher.publish(f"{module_id}/seq", json.dumps({"value": n, "time": stamp}), qos=1)
-        if n % 50 == 49:
-            await asyncio.sleep(50 / rate)
 
 
 async def test_database_stopped_mid_stream_then_restarted_loses_nothing(
@@ -53,16 +40,16 @@ async def _outage_scenario(pg_dir: Path, tmp_path: Path, broker_url: str, module
     try:
         async with (
             running_app(
-                DATABASE_URL=database_url,
-                MQTT_URL=broker_url,
-                DATA_DIR=str(tmp_path / "data"),
-                MQTT_TOPICS=f"{module_id}/#",
-                MQTT_CLIENT_ID=f"sh-{module_id}"[:64],
-                BUFFER_MAX_AGE="0.2",
+                **instance_env(
+                    database_url,
+                    broker_url,
+                    module_id,
+                    tmp_path / "data",
+                )
             ) as running,
             Publisher(broker_url, f"pub-{module_id}") as publisher,
         ):
-            await publish_stream(publisher, module_id, 0, 500, rate=1000)
+            await publish_stream(publisher, f"{module_id}/seq", 0, 500, rate=1000)
             await publisher.drain()
             await wait_until(
                 count_reaches(database_url, "SELECT count(*) FROM measurements", 500),
@@ -70,16 +57,16 @@ async def _outage_scenario(pg_dir: Path, tmp_path: Path, broker_url: str, module
             )
 
             await pg.stop()
-            await publish_stream(publisher, module_id, 500, 1500, rate=1000)
+            await publish_stream(publisher, f"{module_id}/seq", 500, 1500, rate=1000)
             await publisher.drain()
             await wait_until(
-                lambda: running.runtime.metrics.spooled._value.get() > 0, what="spooling"
+                lambda: metric(running, "sensorhub_measurements_spooled_total") > 0, what="spooling"
             )
             assert not running.runtime.buffer.database_available  # type: ignore[union-attr]
 
             pg = EmbeddedPostgres(pg_dir)
             await pg.start()
-            await publish_stream(publisher, module_id, 2000, 500, rate=1000)
+            await publish_stream(publisher, f"{module_id}/seq", 2000, 500, rate=1000)
             await publisher.drain()
             total = 2500
             await wait_until(
@@ -87,7 +74,7 @@ async def _outage_scenario(pg_dir: Path, tmp_path: Path, broker_url: str, module
                 timeout=60,
                 what=f"all {total} readings after the outage",
             )
-            assert running.runtime.metrics.replayed._value.get() > 0
+            assert metric(running, "sensorhub_measurements_replayed_total") > 0
             distinct = await db_count(
                 database_url, "SELECT count(DISTINCT value) FROM measurements"
             )
@@ -97,15 +84,6 @@ async def _outage_scenario(pg_dir: Path, tmp_path: Path, broker_url: str, module
         await pg.stop()
 
 
-def _serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sensorhub", "serve"],
-        env={**os.environ, **env},
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
 async def test_sigkill_mid_stream_loses_no_acknowledged_reading(
     tmp_path: Path, database_url: str, mosquitto: Mosquitto, module_id: str
 ) -> None:
@@ -113,33 +91,24 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_reading(
     runs without SENSORHUB_TEST_MQTT_URL (amqtt gives up on unacknowledged messages)."""
     broker_url = mosquitto.url
     port = free_port()
-    env = {
-        "DATABASE_URL": database_url,
-        "MQTT_URL": broker_url,
-        "MQTT_PROTOCOL": "5",
-        "DATA_DIR": str(tmp_path / "data"),
-        "MQTT_TOPICS": f"{module_id}/#",
-        "MQTT_CLIENT_ID": f"sh-{module_id}"[:64],
-        "PORT": str(port),
-        "BUFFER_MAX_AGE": "0.5",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = instance_env(
+        database_url,
+        broker_url,
+        module_id,
+        tmp_path / "data",
+        MQTT_PROTOCOL="5",
+        PORT=str(port),
+        BUFFER_MAX_AGE="0.5",
+        LOG_LEVEL="WARNING",
+    )
     log = tmp_path / "serve.log"
-    server = _serve(env, log)
-
-    async def ready() -> bool:
-        import httpx
-
-        try:
-            async with httpx.AsyncClient() as http:
-                return (await http.get(f"http://127.0.0.1:{port}/ready")).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    server = serve_process(env, log)
     try:
-        await wait_until(ready, timeout=60, what="sensorhub ready")
+        await wait_until(lambda: is_ready(f"http://127.0.0.1:{port}"), timeout=60, what="ready")
         async with Publisher(broker_url, f"pub-{module_id}") as publisher:
-            stream = asyncio.create_task(publish_stream(publisher, module_id, 0, 800, rate=1000))
+            stream = asyncio.create_task(
+                publish_stream(publisher, f"{module_id}/seq", 0, 800, rate=1000)
+            )
             await wait_until(
                 count_reaches(database_url, "SELECT count(*) FROM measurements", 200),
                 what="some stored",
@@ -147,10 +116,12 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_reading(
             server.send_signal(signal.SIGKILL)
             server.wait(timeout=10)
             await stream
-            await publish_stream(publisher, module_id, 800, 150, rate=1000)  # while it is down
+            await publish_stream(
+                publisher, f"{module_id}/seq", 800, 150, rate=1000
+            )  # while it is down
             await publisher.drain()
 
-            server = _serve(env, log)
+            server = serve_process(env, log)
             await wait_until(
                 count_reaches(database_url, "SELECT count(*) FROM measurements", 950),
                 timeout=90,

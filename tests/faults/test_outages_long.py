@@ -17,13 +17,14 @@ from tests.faults.helpers import (
     Mosquitto,
     SteadyStream,
     metric,
-    publish_readings,
     rss_mib,
 )
 from tests.support import (
     Publisher,
     count_reaches,
     db_count,
+    instance_env,
+    publish_stream,
     running_app,
     wait_until,
     world_traversable_dir,
@@ -46,12 +47,12 @@ async def test_database_down_for_30_seconds_during_a_steady_stream(
         try:
             async with (
                 running_app(
-                    DATABASE_URL=database_url,
-                    MQTT_URL=broker_url,
-                    DATA_DIR=str(tmp_path / "data"),
-                    MQTT_TOPICS=f"{module_id}/#",
-                    MQTT_CLIENT_ID=f"sh-{module_id}"[:64],
-                    BUFFER_MAX_AGE="0.2",
+                    **instance_env(
+                        database_url,
+                        broker_url,
+                        module_id,
+                        tmp_path / "data",
+                    )
                 ) as running,
                 Publisher(broker_url, f"pub-{module_id}") as publisher,
             ):
@@ -110,14 +111,14 @@ async def test_broker_restarted_with_persistence_during_a_stream_loses_nothing(
     """
     topic = f"{module_id}/seq"
     async with running_app(
-        DATABASE_URL=database_url,
-        MQTT_URL=mosquitto.url,
-        MQTT_PROTOCOL="5",
-        DATA_DIR=str(tmp_path / "data"),
-        MQTT_TOPICS=f"{module_id}/#",
-        MQTT_CLIENT_ID=f"sh-{module_id}"[:64],
-        MQTT_RECEIVE_MAXIMUM="50",
-        BUFFER_MAX_AGE="0.2",
+        **instance_env(
+            database_url,
+            mosquitto.url,
+            module_id,
+            tmp_path / "data",
+            MQTT_PROTOCOL="5",
+            MQTT_RECEIVE_MAXIMUM="50",
+        )
     ) as running:
         mqtt = running.runtime.mqtt
         assert mqtt is not None
@@ -128,7 +129,7 @@ async def test_broker_restarted_with_persistence_during_a_stream_loses_nothing(
             await lock.start()
             await locker.execute("LOCK TABLE measurements IN ACCESS EXCLUSIVE MODE")
             async with Publisher(mosquitto.url, f"pub1-{module_id}") as publisher:
-                sent = await publish_readings(publisher, topic, 0, 2000, rate=20_000)
+                sent = await publish_stream(publisher, topic, 0, 2000, rate=20_000)
                 await publisher.drain()
             await wait_until(lambda: metric(running, "sensorhub_messages_received_total") > 0)
             received_at_stop = metric(running, "sensorhub_messages_received_total")
@@ -142,7 +143,7 @@ async def test_broker_restarted_with_persistence_during_a_stream_loses_nothing(
         await mqtt.wait_connected(timeout=30)
 
         async with Publisher(mosquitto.url, f"pub2-{module_id}") as publisher:
-            sent = await publish_readings(publisher, topic, sent, 500, rate=5_000)
+            sent = await publish_stream(publisher, topic, sent, 500, rate=5_000)
             await publisher.drain()
         await wait_until(
             count_reaches(database_url, COUNT, sent), timeout=60, what=f"all {sent} readings"

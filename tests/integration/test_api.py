@@ -1,4 +1,4 @@
-"""The REST API (SPEC §6) against real PostgreSQL, with data ingested through the real broker."""
+"""The REST API (docs/contract.md §6) against real PostgreSQL, with data ingested through the real broker."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -407,18 +406,10 @@ async def test_errors_are_json_and_name_the_problem(
 
 
 async def test_writes_need_the_token_when_one_is_set(
-    database_url: str, broker_url: str, data_dir: Path, module_id: str, retained_cleanup: None
+    app_env: dict[str, str], broker_url: str, module_id: str, retained_cleanup: None
 ) -> None:
     token = "s3cret-token"
-    async with running_app(
-        DATABASE_URL=database_url,
-        MQTT_URL=broker_url,
-        DATA_DIR=str(data_dir),
-        MQTT_TOPICS=f"{module_id}/#",
-        MQTT_CLIENT_ID=f"sh-{module_id}"[:64],
-        BUFFER_MAX_AGE="0.2",
-        SENSORHUB_API_TOKEN=token,
-    ) as app:
+    async with running_app(**app_env, SENSORHUB_API_TOKEN=token) as app:
         await _announce(app, broker_url, module_id)
         config = f"/api/modules/{module_id}/config"
         body = {"sensors": {"co2": {"interval": 60}}}

@@ -1,4 +1,4 @@
-"""Migrations on a fresh real PostgreSQL database: the SPEC §7 schema up, nothing left down."""
+"""Migrations on a fresh real PostgreSQL database: the docs/contract.md §7 schema up, nothing left down."""
 
 import asyncio
 

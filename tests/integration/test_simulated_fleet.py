@@ -4,7 +4,7 @@ import uuid
 from pathlib import Path
 
 from sensorhub.simulate import SimulationOptions, module_id, run_simulation
-from tests.support import count_reaches, metric_total, running_app, wait_until
+from tests.support import count_reaches, instance_env, metric_total, running_app, wait_until
 
 
 async def test_simulated_modules_are_stored_and_bad_payloads_rejected_exactly(
@@ -14,12 +14,13 @@ async def test_simulated_modules_are_stored_and_bad_payloads_rejected_exactly(
     modules = 3
     topics = ",".join(f"{module_id(prefix, i)}/#" for i in range(modules))
     async with running_app(
-        DATABASE_URL=database_url,
-        MQTT_URL=broker_url,
-        DATA_DIR=str(tmp_path / "data"),
-        MQTT_TOPICS=topics,
-        MQTT_CLIENT_ID=f"sh-{prefix}",
-        BUFFER_MAX_AGE="0.2",
+        **instance_env(
+            database_url,
+            broker_url,
+            prefix,
+            tmp_path / "data",
+            MQTT_TOPICS=topics,
+        )
     ) as running:
         options = SimulationOptions(
             broker_url=broker_url,
@@ -51,7 +52,7 @@ async def test_simulated_modules_are_stored_and_bad_payloads_rejected_exactly(
         text = (await running.http.get("/metrics")).text
 
     assert metric_total(text, "sensorhub_messages_rejected_total") == stats.bad_sent
-    accepted = metric_total(text, 'sensorhub_messages_accepted_total{kind="measurement"}')
+    accepted = metric_total(text, "sensorhub_messages_accepted_total", kind="measurement")
     assert accepted == good
     modules_seen = await count_reaches(
         database_url, "SELECT count(*) FROM device_hardware WHERE chip_model IS NOT NULL", modules

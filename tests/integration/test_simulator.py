@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from gmqtt import Client, Subscription
 from gmqtt.mqtt.constants import MQTTv311
 
+from sensorhub.broker_url import BrokerAddress
 from sensorhub.ingest.interpret import interpret
 from sensorhub.ingest.messages import Accepted
 from sensorhub.simulate import (
@@ -85,8 +85,8 @@ class Collector:
 
 
 def _broker() -> tuple[str, int]:
-    parts = urlsplit(BROKER_URL)
-    return parts.hostname or "127.0.0.1", parts.port or 1883
+    broker = BrokerAddress.parse(BROKER_URL)
+    return broker.host, broker.port
 
 
 def _prefix() -> str:

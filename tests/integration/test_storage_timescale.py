@@ -301,15 +301,15 @@ async def test_existing_plain_database_converts_with_its_data(timescale_url: str
 async def test_module_list_reports_sensor_types_through_the_aggregate(
     timescale_url: str, broker_url: str, module_id: str, tmp_path: Path
 ) -> None:
-    from tests.support import Publisher, running_app, wait_until
+    from tests.support import Publisher, instance_env, running_app, wait_until
 
     async with running_app(
-        DATABASE_URL=timescale_url,
-        MQTT_URL=broker_url,
-        DATA_DIR=str(tmp_path / "data"),
-        MQTT_TOPICS=f"{module_id}/#",
-        MQTT_CLIENT_ID=f"sh-{module_id}"[:64],
-        BUFFER_MAX_AGE="0.2",
+        **instance_env(
+            timescale_url,
+            broker_url,
+            module_id,
+            tmp_path / "data",
+        )
     ) as running:
         assert running.runtime.timescale
         async with Publisher(broker_url, f"pub-{module_id}") as publisher:

@@ -19,12 +19,23 @@ class Store:
         self.batches: list[Batch] = []
         self.down = False
         self.written = asyncio.Event()
+        self.attempts = 0
+        self.attempted = asyncio.Event()
 
     async def write(self, batch: Batch) -> None:
+        self.attempts += 1
+        self.attempted.set()
         if self.down:
             raise ConnectionRefusedError("database is down")
         self.batches.append(batch)
         self.written.set()
+
+    async def wait_attempts(self, count: int) -> None:
+        """Until the buffer has tried to write `count` times in all."""
+        async with asyncio.timeout(10):
+            while self.attempts < count:
+                self.attempted.clear()
+                await self.attempted.wait()
 
     @property
     def values(self) -> list[float]:
@@ -115,13 +126,11 @@ async def test_spooled_batches_are_replayed_after_a_restart(tmp_path: Path) -> N
 async def test_neither_database_nor_spool_holds_the_acknowledgement(tmp_path: Path) -> None:
     store = Store()
     store.down = True
-    buffer = IngestBuffer(
-        store.write, Spool(tmp_path / "spool", 1 << 20), Metrics(), max_size=1, max_age=60
-    )
-    buffer._spool.max_bytes = 1  # nothing fits: disk full
+    spool = Spool(tmp_path / "spool", 1)  # nothing fits: disk full
+    buffer = IngestBuffer(store.write, spool, Metrics(), max_size=1, max_age=60)
     buffer.start()
     done = buffer.add(reading(1))
-    await asyncio.sleep(0.5)
+    await store.wait_attempts(2)  # written, refused, spooled, refused, and tried again
     assert not done.done(), "a message neither stored nor spooled must not be acknowledged"
     store.down = False
     await asyncio.wait_for(done, timeout=10)
@@ -139,7 +148,10 @@ async def test_a_database_falling_behind_sends_the_backlog_to_the_spool(tmp_path
             await super().write(batch)
 
     store = SlowStore()
-    buffer = make_buffer(store, tmp_path, max_size=5)
+    metrics = Metrics()
+    buffer = IngestBuffer(
+        store.write, Spool(tmp_path / "spool", 1 << 20), metrics, max_size=5, max_age=60
+    )
     buffer.start()
     for n in range(5):
         buffer.add(reading(n))
@@ -147,7 +159,8 @@ async def test_a_database_falling_behind_sends_the_backlog_to_the_spool(tmp_path
     backlog = [buffer.add(reading(n)) for n in range(5, 500)]
     gate.set()
     await asyncio.wait_for(backlog[-1], timeout=10)
-    assert buffer._metrics.spooled._value.get() >= 495, "the backlog was spooled, not waited for"
+    spooled = metrics.registry.get_sample_value("sensorhub_measurements_spooled_total")
+    assert spooled is not None and spooled >= 495, "the backlog was spooled, not waited for"
     await buffer.close()
     assert sorted(store.values) == sorted(float(n % 50) for n in range(500))
     assert store.batches[0].measurement_count == 5

@@ -1,4 +1,4 @@
-"""`interpret`: one MQTT message → Accepted or Rejected (SPEC §2, §3); it never raises."""
+"""`interpret`: one MQTT message → Accepted or Rejected (docs/contract.md §2, §3); it never raises."""
 
 from __future__ import annotations
 

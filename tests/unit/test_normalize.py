@@ -1,4 +1,4 @@
-"""Value normalization (SPEC §3): numbers, text, names, timestamps, JSON."""
+"""Value normalization (docs/contract.md §3): numbers, text, names, timestamps, JSON."""
 
 from __future__ import annotations
 

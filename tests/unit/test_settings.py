@@ -76,3 +76,58 @@ def test_bind_rule() -> None:
     assert refusal is not None and "SENSORHUB_API_TOKEN" in refusal
     assert check_bind_rule(Settings(host="0.0.0.0", sensorhub_api_token="t")) is None
     assert check_bind_rule(Settings(host="0.0.0.0", allow_anonymous_writes=True)) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90d", timedelta(days=90)),
+        ("12h", timedelta(hours=12)),
+        ("30m", timedelta(minutes=30)),
+        ("45s", timedelta(seconds=45)),
+        ("2w", timedelta(weeks=2)),
+        ("1.5d", timedelta(hours=36)),
+        ("3600", timedelta(hours=1)),
+        ("P7D", timedelta(days=7)),
+        ("PT12H", timedelta(hours=12)),
+    ],
+)
+def test_durations_in_the_documented_forms(text: str, expected: timedelta) -> None:
+    assert Settings(retain_for=text).retain_for == expected
+
+
+@pytest.mark.parametrize("topic_filter", ["#", "+/temperature", "gh-1/#", "a/+/b", "a/b/c"])
+def test_topic_filters_are_accepted(topic_filter: str) -> None:
+    assert Settings(mqtt_topics=topic_filter).mqtt_topics == [topic_filter]
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "message"),
+    [
+        ("a/#/b", "'#' must be a whole level, and the last"),
+        ("a#", "'#' must be a whole level"),
+        ("a/b+", "'+' must be a whole level"),
+        ("$share/g/#", "MQTT_SHARED_GROUP"),
+        ("a\0b", "not a topic filter"),
+    ],
+)
+def test_malformed_topic_filters_are_refused(topic_filter: str, message: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        Settings(mqtt_topics=topic_filter)
+    assert "mqtt_topics" in str(error.value) and message in str(error.value)
+
+
+def test_broker_url_credentials_and_port_come_from_one_parser() -> None:
+    from sensorhub.broker_url import BrokerAddress, redact_broker_url
+
+    address = BrokerAddress.parse("mqtts://us%40er:p%3Ass@broker.local")
+    assert (address.host, address.port, address.tls) == ("broker.local", 8883, True)
+    assert (address.username, address.password) == ("us@er", "p:ss")
+    assert "p%3Ass" not in redact_broker_url("mqtts://us%40er:p%3Ass@broker.local")
+    assert Settings(mqtt_url="mqtt://u:p@h:1884").mqtt_uses_tls is False
+
+
+def test_every_setting_is_described() -> None:
+    """`Settings` is the reference of every option: each field says what it is and its unit."""
+    undescribed = [name for name, field in Settings.model_fields.items() if not field.description]
+    assert undescribed == []

@@ -1,4 +1,4 @@
-"""Topic parsing (SPEC §2): every topic row, every way a topic is invalid, round trips."""
+"""Topic parsing (docs/contract.md §2): every topic row, every way a topic is invalid, round trips."""
 
 from __future__ import annotations
 

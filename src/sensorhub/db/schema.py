@@ -1,4 +1,4 @@
-"""The storage schema (SPEC §7): one SQLAlchemy table per concept, snake_case columns."""
+"""The storage schema (docs/contract.md §7): one SQLAlchemy table per concept, snake_case."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TimescaleDB detection and the storage layout that depends on it (SPEC §7)."""
+"""TimescaleDB detection and the storage layout that depends on it (docs/contract.md §7)."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ SPOOLED_BATCH_MIN = 1_000
 
 
 class IngestBuffer:
-    """Collects accepted messages and persists them in batches (SPEC §4)."""
+    """Collects accepted messages and persists them in batches (docs/contract.md §4)."""
 
     def __init__(
         self,

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 
 class MessageKind(StrEnum):
-    """What a topic carries (SPEC §2); the value is the `kind` of the live event."""
+    """What a topic carries (docs/contract.md §2); the value is the `kind` of the live event."""
 
     MEASUREMENT = "measurement"
     SYSTEM = "system"

@@ -1,4 +1,4 @@
-"""Topic parsing: `{moduleId}/...` → what the message is and whom it is about (SPEC §2)."""
+"""Topic parsing: `{moduleId}/...` → what a message is and its module (docs/contract.md §2)."""
 
 from __future__ import annotations
 

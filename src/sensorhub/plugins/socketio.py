@@ -53,7 +53,7 @@ def module_room(module_id: str) -> str:
 
 
 def live_event(accepted: Accepted) -> dict[str, Any]:
-    """The `mqtt-message` payload for a handled message (SPEC §5)."""
+    """The `mqtt-message` payload for a handled message (docs/contract.md §5)."""
     return {
         "topic": accepted.topic,
         "moduleId": accepted.module_id,

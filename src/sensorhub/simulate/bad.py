@@ -1,4 +1,4 @@
-"""Malformed measurement payloads for `--bad-ratio`, each one the backend must reject (SPEC §3).
+"""Malformed measurement payloads for `--bad-ratio`, each one rejected per docs/contract.md §3.
 
 Only unambiguous rejections are generated: a 1970 timestamp, for instance, is corrected by the
 backend rather than rejected, so it is not here.
@@ -33,7 +33,7 @@ def _empty(rng: random.Random) -> bytes:
 
 
 def _out_of_range(rng: random.Random) -> bytes:
-    # Beyond every range in SPEC §2 (the widest tops out at 60000).
+    # Beyond every range in docs/contract.md §2 (the widest tops out at 60000).
     value = rng.choice((-1.0, 1.0)) * rng.uniform(1e6, 1e7)
     return rng.choice((f"{value:.1f}".encode(), f'{{"value": {value:.1f}}}'.encode()))
 
@@ -70,7 +70,7 @@ def bad_payload(rng: random.Random, kind: str | None = None) -> bytes:
 
 
 def is_bad(payload: bytes, sensor_type: str) -> bool:
-    """True when a measurement payload breaks a rule of SPEC §3.
+    """True when a measurement payload breaks a rule of docs/contract.md §3.
 
     A reference check for tests: for the simulator's own traffic it is True exactly for what
     `bad_payload` made, since a good reading always lies inside its sensor profile.

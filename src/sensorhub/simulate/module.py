@@ -29,7 +29,7 @@ class SensorProfile:
     decimals: int
 
 
-# Realistic indoor values, all well inside the ranges the backend accepts (SPEC §2).
+# Realistic indoor values, all well inside the ranges the backend accepts (docs/contract.md §2).
 PROFILES: tuple[SensorProfile, ...] = (
     SensorProfile("temperature", "dht22", 18.0, 28.0, 22.0, 0.1, 1),
     SensorProfile("humidity", "dht22", 40.0, 80.0, 55.0, 0.5, 1),
