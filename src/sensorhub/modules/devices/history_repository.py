@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -32,33 +31,61 @@ def series_key(hardware_id: str, sensor_type: str) -> str:
     return sensor_type if hardware_id == DEFAULT_HARDWARE_ID else f"{hardware_id}:{sensor_type}"
 
 
+# Hardware ids per row only when a sensor type has several (rare): saves decoding one string
+# per reading.
+HARDWARE_IDS = "CASE WHEN min(b.hw) <> max(b.hw) THEN array_agg(b.hw) END"
+
+
 def _history_sql(step: Step) -> str:
+    # Arrays filled in the subquery's order (the index's time order for raw readings, so no
+    # sort), one row per sensor type; Python splits them by hardware id.
     if step == "raw":
-        inner = "SELECT m.hardware_id, m.time AS t, m.value AS v FROM measurements m"
+        inner = "SELECT m.hardware_id AS hw, m.time AS t, m.value AS v FROM measurements m"
         group = ""
     else:
         inner = (
-            f"SELECT m.hardware_id, date_trunc('{step}', m.time) AS t, avg(m.value) AS v "
+            f"SELECT m.hardware_id AS hw, date_trunc('{step}', m.time) AS t, avg(m.value) AS v "
             "FROM measurements m"
         )
         group = "GROUP BY 1, 2"
     return f"""
 {MEASURED_TYPES}
-SELECT t.sensor_type, h.hardware_id, h.times, h.vals FROM types t
+SELECT t.sensor_type, h.hw, h.hws, h.times, h.vals FROM types t
 CROSS JOIN LATERAL (
-    SELECT b.hardware_id, array_agg(b.t ORDER BY b.t) AS times, array_agg(b.v ORDER BY b.t) AS vals
+    SELECT min(b.hw) AS hw, {HARDWARE_IDS} AS hws,
+           array_agg(b.t) AS times, array_agg(b.v) AS vals
     FROM ({inner}
           WHERE m.module_id = $1 AND m.sensor_type = t.sensor_type
             AND m.time >= $2 AND m.time < $3
-          {group}) b
-    GROUP BY b.hardware_id
+          {group}
+          ORDER BY 2, 1) b
 ) h
-WHERE t.sensor_type IS NOT NULL
-ORDER BY 1, 2
+WHERE t.sensor_type IS NOT NULL AND h.times IS NOT NULL
+ORDER BY 1
 """
 
 
 HISTORY_SQL: dict[Step, str] = {step: _history_sql(step) for step in ("raw", "minute", "hour")}
+
+
+def _split(
+    sensor_type: str, hardware_id: str, hardware_ids: list[str] | None, *columns: list[Any]
+) -> dict[str, list[list[Any]]]:
+    """Parallel arrays of one sensor type → per series key, the same columns (order kept).
+
+    `hardware_ids` is None when every reading has `hardware_id`: no per-row work then.
+    """
+    if hardware_ids is None:
+        return {series_key(hardware_id, sensor_type): list(columns)}
+    parts: dict[str, list[list[Any]]] = {}
+    for index, hardware_id in enumerate(hardware_ids):
+        key = series_key(hardware_id, sensor_type)
+        target = parts.get(key)
+        if target is None:
+            target = parts[key] = [[] for _ in columns]
+        for column, values in zip(target, columns, strict=True):
+            column.append(values[index])
+    return parts
 
 
 async def history_points(
@@ -70,13 +97,15 @@ async def history_points(
     minute or hour (buckets starting before `start` hold only the readings inside the range).
     """
     rows = await _fetch(pool, HISTORY_SQL[step], module_id, start, end)
-    return {
-        series_key(row["hardware_id"], row["sensor_type"]): [
-            {"time": time, "value": value}
-            for time, value in zip(row["times"], row["vals"], strict=True)
-        ]
-        for row in rows
-    }
+    history: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        for key, (times, values) in _split(
+            row["sensor_type"], row["hw"], row["hws"], row["times"], row["vals"]
+        ).items():
+            history[key] = [
+                {"time": time, "value": value} for time, value in zip(times, values, strict=True)
+            ]
+    return dict(sorted(history.items()))
 
 
 def _series_sql(timescale: bool) -> str:
@@ -146,14 +175,20 @@ SELECT sensor_type FROM types WHERE sensor_type IS NOT NULL AND sensor_type >= $
 ORDER BY sensor_type
 """
 
-RAW_PAGE = """
-SELECT m.hardware_id, (date_part('epoch', m.time) * 1000)::bigint AS t, m.value, m.time
-FROM measurements m
-WHERE m.module_id = $1 AND m.sensor_type = $2 AND m.time >= $3 AND m.time < $4
-  AND (m.time, m.hardware_id) > ($5, $6)
-ORDER BY m.time, m.hardware_id
-LIMIT $7
+_PAGE = """
+SELECT min(p.hardware_id) AS hw, max(p.hardware_id) AS last_hw,
+       CASE WHEN min(p.hardware_id) <> max(p.hardware_id) THEN array_agg(p.hardware_id) END AS hws,
+       array_agg(p.ms) AS t, array_agg(p.value) AS v, max(p.time) AS last_time
+FROM (
+    SELECT m.hardware_id, (date_part('epoch', m.time) * 1000)::bigint AS ms, m.value, m.time
+    FROM measurements m
+    WHERE m.module_id = $1 AND m.sensor_type = $2 AND m.time >= $3 AND m.time < $4 {after}
+    ORDER BY m.time, m.hardware_id
+    LIMIT $5
+) p
 """
+RAW_PAGE = _PAGE.format(after="AND (m.time, m.hardware_id) > ($6, $7)")
+FROM_START = _PAGE.format(after="")
 
 
 @dataclass(frozen=True)
@@ -201,37 +236,22 @@ async def raw_page(
         types = await connection.fetch(RAW_TYPES, module_id, after.sensor_type if after else "")
         for row in types:
             sensor_type: str = row["sensor_type"]
+            args: tuple[object, ...] = (module_id, sensor_type, start, end, left)
             if after is not None and sensor_type == after.sensor_type:
-                args: tuple[object, ...] = (after.time, after.hardware_id, left)
-                points = await connection.fetch(RAW_PAGE, module_id, sensor_type, start, end, *args)
+                page = await connection.fetchrow(RAW_PAGE, *args, after.time, after.hardware_id)
             else:
-                points = await connection.fetch(
-                    FROM_START, module_id, sensor_type, start, end, left
-                )
-            _append(series, sensor_type, points)
-            left -= len(points)
+                page = await connection.fetchrow(FROM_START, *args)
+            if page is None or page["t"] is None:
+                continue
+            hardware_ids: list[str] | None = page["hws"]
+            split = _split(sensor_type, page["hw"], hardware_ids, page["t"], page["v"])
+            for key, (t, v) in split.items():
+                series[key] = {"t": t, "v": v}
+            left -= len(page["t"])
             if left == 0:
-                last = points[-1]
-                return series, Cursor(sensor_type, last["time"], last["hardware_id"])
+                last = hardware_ids[-1] if hardware_ids else page["last_hw"]
+                return series, Cursor(sensor_type, page["last_time"], last)
     return series, None
-
-
-FROM_START = """
-SELECT m.hardware_id, (date_part('epoch', m.time) * 1000)::bigint AS t, m.value, m.time
-FROM measurements m
-WHERE m.module_id = $1 AND m.sensor_type = $2 AND m.time >= $3 AND m.time < $4
-ORDER BY m.time, m.hardware_id
-LIMIT $5
-"""
-
-
-def _append(
-    series: dict[str, dict[str, list[Any]]], sensor_type: str, points: Sequence[asyncpg.Record]
-) -> None:
-    for point in points:
-        entry = series.setdefault(series_key(point["hardware_id"], sensor_type), {"t": [], "v": []})
-        entry["t"].append(point["t"])
-        entry["v"].append(point["value"])
 
 
 async def _fetch(pool: asyncpg.Pool, sql: str, *args: object) -> list[asyncpg.Record]:
