@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from sensorhub.deps import DbDep, RuntimeDep, WriteAccess
 from sensorhub.errors import NotFoundError
+from sensorhub.modules.activity import Event, record
 from sensorhub.modules.devices import repository
 from sensorhub.modules.devices.configuration import config_topic
 from sensorhub.modules.devices.params import ModuleId
@@ -179,4 +180,5 @@ async def delete_module(module_id: ModuleId, runtime: RuntimeDep) -> ActionResul
     except ConnectionError as error:
         logger.warning("could not clear the retained configuration of %s: %s", module_id, error)
         message += "; its retained configuration could not be cleared (broker not connected)"
+    await record(runtime.db.pool, Event.MODULE_DELETED, message, module_id=module_id, user=True)
     return ActionResult(success=True, message=message)
