@@ -9,6 +9,7 @@ request (from /proc, through psutil), with the response size.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from typing import Any
@@ -85,6 +86,7 @@ async def run(quick: bool = False) -> list[Table]:
 
     span = timedelta(hours=2) if quick else timedelta(days=7)
     modules = 3 if quick else 10
+    load_before = os.getloadavg()[0]
     url = await create_database("bench_series", server_url=DATABASE_SERVER_URL)
     try:
         await migrate(Settings(), url)
@@ -105,6 +107,7 @@ async def run(quick: bool = False) -> list[Table]:
         ):
             pid = hub.process.pid
             results = [(path, goal, _time(http, pid, path, REPEATS)) for path, goal in REQUESTS]
+            load_after = os.getloadavg()[0]
     finally:
         await drop_database(url, server_url=DATABASE_SERVER_URL)
     table = Table(
@@ -130,6 +133,7 @@ async def run(quick: bool = False) -> list[Table]:
     table.notes.append(
         f"{REPEATS} requests each after one warm-up, HTTP from the benchmark process; plain "
         "PostgreSQL; sensorhub as a subprocess on the same 2 cores. Wall times include "
-        "PostgreSQL's work and depend on the machine's load (quoted with the run)."
+        "PostgreSQL's work and depend on the machine's load: 1-minute load average "
+        f"{load_before:.1f} before the run, {load_after:.1f} after it."
     )
     return [table]
