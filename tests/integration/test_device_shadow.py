@@ -36,11 +36,22 @@ async def clean_retained(broker_url: str, module_id: str) -> AsyncIterator[None]
 
 
 async def _retained_config(broker_url: str, module_id: str) -> dict[str, Any]:
-    async with Publisher(broker_url, f"fresh-{module_id}") as subscriber:
-        subscriber.client.subscribe(f"{module_id}/sensors/config", qos=1)
-        _, payload, retained = await asyncio.wait_for(subscriber.received.get(), 10)
-    assert retained
-    body: dict[str, Any] = json.loads(payload)
+    """The retained configuration, as a module connecting now gets it (waits until one is set)."""
+    found: list[bytes] = []
+
+    async def retained() -> bool:
+        async with Publisher(broker_url, f"fresh-{module_id}") as subscriber:
+            subscriber.client.subscribe(f"{module_id}/sensors/config", qos=1)
+            try:
+                _, payload, flag = await asyncio.wait_for(subscriber.received.get(), 1)
+            except TimeoutError:
+                return False
+        if flag:
+            found.append(payload)
+        return flag
+
+    await wait_until(retained, what=f"a retained configuration for {module_id}")
+    body: dict[str, Any] = json.loads(found[-1])
     return body
 
 
