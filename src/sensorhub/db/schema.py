@@ -129,6 +129,7 @@ device_logs = Table(
     Column("level", Text, nullable=False),
     Column("message", Text, nullable=False),
     Index("ix_device_logs_module_time", "module_id", "time"),
+    Index("ix_device_logs_time", "time"),  # /api/logs, newest first (migration 0007)
 )
 
 # Plain PostgreSQL only (migration 0002); on TimescaleDB `measurements_hourly` is a continuous

@@ -6,7 +6,8 @@
   republished on every broker connection; nothing changes for the modules on upgrade.
 - `zones`, `zone_modules`, `module_preferences`: the seed dashboard's zones and per-module
   preferences (issue 15).
-- `activity_log`: sensorhub's own events, served with `device_logs` by `/api/logs`.
+- `activity_log`: sensorhub's own events, served with `device_logs` by `/api/logs` newest first;
+  `device_logs` gets an index on `time` for that order (its index leads with `module_id`).
 - The history index carries `hardware_id` too, so history per hardware id and sensor type
   (issue 12 item 7) stays an index-only scan instead of one heap page per reading.
 
@@ -95,6 +96,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_activity_log_time", "activity_log", ["time"])
     op.create_index("ix_activity_log_module_time", "activity_log", ["module_id", "time"])
+    op.create_index("ix_device_logs_time", "device_logs", ["time"], if_not_exists=True)
     op.drop_index(HISTORY_INDEX, table_name="measurements")
     op.create_index(
         HISTORY_INDEX,
@@ -105,6 +107,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.create_index("ix_device_logs_time", "device_logs", ["time"], if_not_exists=True)
     op.drop_index(HISTORY_INDEX, table_name="measurements")
     op.create_index(
         HISTORY_INDEX,
@@ -112,6 +115,7 @@ def downgrade() -> None:
         ["module_id", "sensor_type", "time"],
         postgresql_include=["value"],
     )
+    op.drop_index("ix_device_logs_time", table_name="device_logs", if_exists=True)
     op.drop_table("activity_log")
     op.drop_table("module_preferences")
     op.drop_table("zone_modules")
