@@ -4,8 +4,9 @@ Call `record(...)` where something happens; `/api/logs` serves these entries tog
 `device_logs` in the shape the seed's dashboard reads. Recording never raises: an event that
 cannot be written (database down) is logged and dropped, so it never breaks the caller.
 
-Hook points wired here: configuration pushed, sensor reset and hardware enable sent, preferences
-changed, zone changes, logs deleted (all from the API). Hook points for the integrator (events
+Hook points wired here: configuration pushed, sensor reset and hardware enable sent, zone changes,
+module and logs deleted (all from the API). Preference changes are not recorded: the seed's
+dashboard saves one on every page load. Hook points for the integrator (events
 that live in other helpers' code), with the event to record:
 
 - ingest/pipeline (B): `Event.MODULE_CONNECTED` when a module is first seen or seen again after
@@ -47,7 +48,6 @@ class Event(StrEnum):
     CONFIG_PUSHED = "config.pushed"
     SENSOR_RESET = "sensor.reset"
     HARDWARE_ENABLED = "hardware.enabled"
-    PREFERENCES_UPDATED = "preferences.updated"
     ZONE_CREATED = "zone.created"
     ZONE_UPDATED = "zone.updated"
     ZONE_DELETED = "zone.deleted"
@@ -68,7 +68,6 @@ CATEGORY: dict[Event, Category] = {
     Event.CONFIG_PUSHED: Category.MQTT,
     Event.SENSOR_RESET: Category.MQTT,
     Event.HARDWARE_ENABLED: Category.MQTT,
-    Event.PREFERENCES_UPDATED: Category.API,
     Event.ZONE_CREATED: Category.API,
     Event.ZONE_UPDATED: Category.API,
     Event.ZONE_DELETED: Category.API,

@@ -30,6 +30,7 @@ from sensorhub.modules.devices.schemas import (
     PreferencesResult,
     SensorReset,
     SensorSetting,
+    SensorSettingIn,
 )
 from sensorhub.runtime import Runtime
 from sensorhub.schemas import BROKER_DOWN, NOT_FOUND, UNAUTHORIZED, ActionResult, ErrorBody
@@ -51,6 +52,13 @@ async def _publish(runtime: Runtime, topic: str, payload: bytes, *, retain: bool
     except ConnectionError as error:
         logger.warning("not published to %s: %s", topic, error)
         raise HTTPException(503, f"the MQTT broker is not connected; {topic} not sent") from error
+
+
+def _describe(setting: SensorSettingIn) -> str:
+    parts = [f"every {setting.interval} s"] if setting.interval is not None else []
+    if setting.model is not None:
+        parts.append(f"model {setting.model}")
+    return ", ".join(parts) or "unchanged"
 
 
 @router.get(
@@ -102,7 +110,7 @@ async def update_module_config(
             "it will be published when the connection is back"
         )
         raise
-    changes = ", ".join(f"{key}={value}" for key, value in requested.items())
+    changes = ", ".join(f"{key}: {_describe(s)}" for key, s in body.sensors.items()) or "unchanged"
     await record(
         runtime.db.pool, Event.CONFIG_PUSHED, f"configuration pushed to {module_id}: {changes}",
         module_id=module_id, user=True, direction="OUT", details={"sensors": desired},
@@ -180,8 +188,5 @@ async def update_preferences(
     merged = await repository.update_preferences(runtime.db.pool, module_id, encoded)
     if merged is None:
         raise NotFoundError(f"module {module_id!r}")
-    await record(
-        runtime.db.pool, Event.PREFERENCES_UPDATED, f"preferences of {module_id} updated",
-        module_id=module_id, user=True, level="debug", details={"changes": preferences},
-    )  # fmt: skip
+    # Not recorded in the activity log: the seed's dashboard saves a preference on every load.
     return PreferencesResult(success=True, message="Preferences updated", preferences=merged)
