@@ -1,4 +1,4 @@
-"""`python -m bench all | ingest | latency | api | storage | soak | smoke | report`."""
+"""`python -m bench all | ingest | latency | api | series | storage | soak | smoke | report`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from bench.common import Table
 from bench.report import render, save
 
-BENCHMARKS = ["ingest", "ingest_tuned", "latency", "api", "storage", "scale"]
+BENCHMARKS = ["ingest", "ingest_tuned", "latency", "api", "series", "storage", "scale"]
 LONG = ["soak"]
 
 

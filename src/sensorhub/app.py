@@ -15,8 +15,11 @@ from sensorhub import __version__
 from sensorhub.config import Settings
 from sensorhub.dashboard import install_dashboard
 from sensorhub.errors import BodySizeLimit, install_error_handlers
+from sensorhub.modules.activity.routes import router as logs_router
+from sensorhub.modules.devices import commands, history_routes, module_types
 from sensorhub.modules.devices.routes import router as devices_router
 from sensorhub.modules.system.routes import router as system_router
+from sensorhub.modules.zones.routes import router as zones_router
 from sensorhub.runtime import Runtime
 
 
@@ -66,6 +69,11 @@ def create_app(settings: Settings) -> SensorhubApp:
     )
     install_error_handlers(api)
     api.include_router(system_router)
+    api.include_router(module_types.router)  # before /api/modules/{module_id}/...
     api.include_router(devices_router)
+    api.include_router(history_routes.router)
+    api.include_router(commands.router)
+    api.include_router(zones_router)
+    api.include_router(logs_router)
     install_dashboard(api)
     return SensorhubApp(api, runtime)

@@ -1,6 +1,8 @@
-"""Base model for the JSON API: snake_case in Python, camelCase on the wire."""
+"""Base model and shared bodies for the JSON API: snake_case in Python, camelCase on the wire."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -8,3 +10,26 @@ from pydantic.alias_generators import to_camel
 
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+
+
+class ErrorBody(ApiModel):
+    """Every error: `{"error": "module 'x' not found", "status": 404}` (422 adds `detail`)."""
+
+    error: str
+    status: int
+
+
+class ActionResult(ApiModel):
+    """What a write answers, as the seed's dashboard reads it: `{success, message}`."""
+
+    success: bool
+    message: str
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "Unknown module"}}
+UNAUTHORIZED: Responses = {401: {"model": ErrorBody, "description": "Missing or wrong token"}}
+BROKER_DOWN: Responses = {
+    503: {"model": ErrorBody, "description": "The MQTT broker is not connected; nothing was sent"}
+}

@@ -51,6 +51,7 @@ def fuzz(
     module_id: str | None = None,
     methods: set[str] | None = None,
     headers: dict[str, str] | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> tuple[Counter[str], list[str]]:
     """Run schemathesis' generated requests (valid and invalid ones) against a live server.
 
@@ -98,6 +99,8 @@ def fuzz(
             if methods is not None and operation.method.upper() not in methods:
                 continue
             label = f"{operation.method.upper()} {operation.path}"
+            if label in skip:
+                continue
             fixed = None
             if module_id is not None and "{module_id}" in operation.path:
                 fixed = {"module_id": module_id}
@@ -148,7 +151,10 @@ async def test_schemathesis_finds_no_server_error(
         known, known_failures = await asyncio.to_thread(
             fuzz, app.base_url, raw_schema, module_id=module_id, methods={"GET", "POST"}
         )
-        anything, failures = await asyncio.to_thread(fuzz, app.base_url, raw_schema)
+        # Any module id, except where a valid request leaves a retained message on the shared
+        # broker under an id nobody could clean up (the first run covers that operation).
+        retained = frozenset({"POST /api/modules/{module_id}/config"})
+        anything, failures = await asyncio.to_thread(fuzz, app.base_url, raw_schema, skip=retained)
     finally:
         await _clear_retained(broker_url, module_id)
     statuses = known + anything
@@ -279,6 +285,7 @@ async def test_traversal_and_sql_metacharacters_in_module_ids_are_harmless(
             assert status in (400, 404, 405, 422), (path, status, body[:200])
             assert b"root:" not in body and b"[fonts]" not in body
 
+        configured: list[str] = []
         for text in SQL_IDS:
             quoted = quote(text, safe="")
             for method, path in [
@@ -290,10 +297,14 @@ async def test_traversal_and_sql_metacharacters_in_module_ids_are_harmless(
                 response = await app.http.request(method, path)
                 outcomes[f"{method} {path}"] = response.status_code
                 assert response.status_code in (404, 422), (method, path, response.text)
+            # a desired configuration for a module not seen yet is stored as plain data
+            hostile = f"{module_id}{text}"
             response = await app.http.post(
-                f"/api/modules/{quoted}/config", json={"sensors": {text: {"interval": 5}}}
+                f"/api/modules/{quote(hostile, safe='')}/config",
+                json={"sensors": {text: {"interval": 5}}},
             )
-            assert response.status_code in (404, 422), response.text
+            assert response.status_code in (200, 422), response.text
+            configured.append(hostile)
             # a real module with a hostile sensor name: stored as data, nothing more
             response = await app.http.post(
                 f"/api/modules/{module_id}/config", json={"sensors": {text: {"interval": 5}}}
@@ -311,7 +322,7 @@ async def test_traversal_and_sql_metacharacters_in_module_ids_are_harmless(
         assert await db_count(
             database_url, "SELECT count(*) FROM measurements WHERE module_id = $1", module_id
         )
-        await _clear_retained(broker_url, module_id, *evil)
+        await _clear_retained(broker_url, module_id, *evil, *configured)
         print(f"\n[traversal / SQL] {len(outcomes)} requests: {Counter(outcomes.values())}")
 
 

@@ -66,7 +66,10 @@ async def test_upgrade_creates_the_spec_schema_and_downgrade_removes_it(database
         "sensor_type",
         "hardware_id",
     }
-    assert any('(module_id, sensor_type, "time") INCLUDE (value)' in r["indexdef"] for r in indexes)
+    assert any(
+        '(module_id, sensor_type, "time") INCLUDE (value, hardware_id)' in r["indexdef"]
+        for r in indexes
+    )
     assert mode is not None
 
     await asyncio.to_thread(downgrade_schema, database_url, "base")

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Double,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -15,8 +16,10 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    Uuid,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData(
     naming_convention={
@@ -105,7 +108,7 @@ measurements = Table(
         "module_id",
         "sensor_type",
         "time",
-        postgresql_include=["value"],
+        postgresql_include=["value", "hardware_id"],
     ),
 )
 
@@ -129,6 +132,7 @@ device_logs = Table(
     Column("level", Text, nullable=False),
     Column("message", Text, nullable=False),
     Index("ix_device_logs_module_time", "module_id", "time"),
+    Index("ix_device_logs_time", "time"),  # /api/logs, newest first (migration 0007)
 )
 
 # Plain PostgreSQL only (migration 0002); on TimescaleDB `measurements_hourly` is a continuous
@@ -172,3 +176,64 @@ MODULE_TABLES = (
     device_logs,
 )
 """Every table holding rows of one module (by `module_id`), for deleting a module."""
+
+# --- API (helper D, migration 0007): desired configuration, zones, preferences, activity log ---
+
+sensor_config_desired = Table(
+    "sensor_config_desired",
+    metadata,
+    Column("module_id", Text, nullable=False),
+    Column("sensor_type", Text, nullable=False),
+    Column("interval_s", Integer),
+    Column("model", Text),
+    _updated_at(),
+    PrimaryKeyConstraint("module_id", "sensor_type"),
+)
+"""Configuration set through the API (desired); `sensor_config` is what modules report."""
+
+zones = Table(
+    "zones",
+    metadata,
+    Column("id", Uuid, primary_key=True, server_default=func.gen_random_uuid()),
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+zone_modules = Table(
+    "zone_modules",
+    metadata,
+    Column("module_id", Text, primary_key=True),
+    Column("zone_id", Uuid, ForeignKey("zones.id", ondelete="CASCADE"), nullable=False),
+    Index("ix_zone_modules_zone_id", "zone_id"),
+)
+"""A module is in at most one zone; deleting the zone unassigns its modules."""
+
+module_preferences = Table(
+    "module_preferences",
+    metadata,
+    Column("module_id", Text, primary_key=True),
+    Column("preferences", JSONB, nullable=False, server_default="{}"),
+    _updated_at(),
+)
+
+activity_log = Table(
+    "activity_log",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    _timestamp("time", nullable=False),
+    Column("level", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("direction", Text),
+    Column("module_id", Text),
+    Column("message", Text, nullable=False),
+    Column("details", JSONB),
+    Index("ix_activity_log_time", "time"),
+    Index("ix_activity_log_module_time", "module_id", "time"),
+)
+"""sensorhub's own events worth an operator's eye, served with `device_logs` by `/api/logs`."""
+
+API_MODULE_TABLES = (sensor_config_desired, zone_modules, module_preferences)
+"""Rows of one module in the API's tables, deleted with the module (activity history is kept)."""

@@ -1,4 +1,4 @@
-"""Value normalization for device payloads (docs/contract.md §3): numbers, text, names, timestamps, JSON."""
+"""Value normalization for module payloads (docs/contract.md §3): numbers, text, names, times."""
 
 from __future__ import annotations
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from sensorhub.db.schema import MODULE_TABLES
-from sensorhub.modules.devices.schemas import Resolution
+from sensorhub.db.schema import API_MODULE_TABLES, MODULE_TABLES
+from sensorhub.modules.devices.configuration import Shadow, load_shadow
 
 DEFAULT_ONLINE_WINDOW_S = 300
 """A module without sensor configuration is online when seen within the last 5 minutes."""
@@ -58,6 +57,7 @@ def _recent_measured_types(timescale: bool) -> str:
 def _list_modules(timescale: bool) -> str:
     return f"""
 SELECT s.module_id, s.name, s.module_type, s.last_seen, {_ONLINE} AS online,
+       (SELECT zm.zone_id::text FROM zone_modules zm WHERE zm.module_id = s.module_id) AS zone_id,
        ARRAY(
            SELECT sensor_type FROM sensor_status WHERE module_id = s.module_id
            UNION SELECT sensor_type FROM sensor_config WHERE module_id = s.module_id
@@ -69,31 +69,9 @@ ORDER BY s.module_id
 """
 
 
-LIST_MODULES = {False: _list_modules(False), True: _list_modules(True)}
-
-SYSTEM_STATUS = f"SELECT s.*, {_ONLINE} AS online FROM device_system_status s WHERE module_id = $1"
-
-# History queries run with these settings: no JIT (its compile time exceeds these queries'
-# run time), and timestamps print as `2025-11-30 19:00:00.5+00`, which `_points` turns into
-# ISO 8601 with `Z`. Plain text concatenation: about twice as fast as json_build_object + to_char.
-HISTORY_SETTINGS = "SET LOCAL jit = off; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO'"
-# Raw points: walk the index backwards and stop after `limit` (the planner prefers a bitmap scan
-# plus hash aggregate and sort, which reads the whole range first: about 1.5x slower at 1 day).
-RAW_SETTINGS = "SET LOCAL enable_hashagg = off; SET LOCAL enable_bitmapscan = off"
-
-
-def _points(time: str, value: str) -> str:
-    """SQL aggregate: a JSON array `[{"time": "...Z", "value": 1.5}, ...]` as text, oldest first."""
-    point = (
-        f"""'{{"time":"' || left(replace(({time})::text, ' ', 'T'), -3) || 'Z","value":' """
-        f"""|| ({value})::text || '}}'"""
-    )
-    return f"'[' || string_agg({point}, ',' ORDER BY {time}) || ']'"
-
-
-# Raw and minute history: the module's sensor types by skip scan, then per type the newest
-# `limit` points in the range from the (module_id, sensor_type, time) index, returned oldest first.
-_MEASURED_TYPES = """
+# The module's sensor types by skip scan over the (module_id, sensor_type, time) index: one probe
+# per type instead of reading every row of the module. Binds the module id as $1.
+MEASURED_TYPES = """
 WITH RECURSIVE types(sensor_type) AS (
     SELECT min(sensor_type) FROM measurements WHERE module_id = $1
     UNION ALL
@@ -103,54 +81,16 @@ WITH RECURSIVE types(sensor_type) AS (
 )
 """
 
-HISTORY_SQL: dict[Resolution, str] = {
-    "raw": f"""
-{_MEASURED_TYPES}
-SELECT t.sensor_type, p.points FROM types t
-CROSS JOIN LATERAL (
-    SELECT {_points("b.t", "b.v")} AS points FROM (
-        SELECT m.time AS t, avg(m.value) AS v FROM measurements m
-        WHERE m.module_id = $1 AND m.sensor_type = t.sensor_type AND m.time >= $2 AND m.time < $3
-        GROUP BY m.time ORDER BY m.time DESC LIMIT $4
-    ) b
-) p
-WHERE t.sensor_type IS NOT NULL AND p.points IS NOT NULL
-ORDER BY t.sensor_type
-""",
-    "minute": f"""
-{_MEASURED_TYPES}
-SELECT t.sensor_type, p.points FROM types t
-CROSS JOIN LATERAL (
-    SELECT {_points("b.t", "b.v")} AS points FROM (
-        SELECT date_trunc('minute', m.time) AS t, avg(m.value) AS v FROM measurements m
-        WHERE m.module_id = $1 AND m.sensor_type = t.sensor_type AND m.time >= $2 AND m.time < $3
-        GROUP BY 1 ORDER BY 1 DESC LIMIT $4
-    ) b
-) p
-WHERE t.sensor_type IS NOT NULL AND p.points IS NOT NULL
-ORDER BY t.sensor_type
-""",
-    # Hourly averages from the aggregate (continuous aggregate on TimescaleDB, rollup otherwise);
-    # a bucket is included when it starts inside the range or contains its start.
-    "hour": f"""
-SELECT sensor_type, {_points("bucket", "avg")} AS points FROM (
-    SELECT sensor_type, bucket, avg,
-           row_number() OVER (PARTITION BY sensor_type ORDER BY bucket DESC) AS rank
-    FROM measurements_hourly
-    WHERE module_id = $1 AND bucket >= date_trunc('hour', $2::timestamptz) AND bucket < $3
-) h
-WHERE rank <= $4
-GROUP BY sensor_type
-ORDER BY sensor_type
-""",
-}
+LIST_MODULES = {False: _list_modules(False), True: _list_modules(True)}
 
-
-HOURLY_FALLBACK_SQL = (
-    HISTORY_SQL["minute"]
-    .replace("'minute'", "'hour'")
-    .replace("m.time >= $2", "m.time >= date_trunc('hour', $2::timestamptz)")
-)
+SYSTEM_STATUS = f"""
+SELECT s.*, {_ONLINE} AS online, z.name AS zone_name, coalesce(p.preferences, '{{}}') AS preferences
+FROM device_system_status s
+LEFT JOIN zone_modules zm ON zm.module_id = s.module_id
+LEFT JOIN zones z ON z.id = zm.zone_id
+LEFT JOIN module_preferences p ON p.module_id = s.module_id
+WHERE s.module_id = $1
+"""
 
 
 @dataclass(frozen=True)
@@ -158,7 +98,7 @@ class StatusRows:
     system: asyncpg.Record
     hardware: asyncpg.Record | None
     sensors: list[asyncpg.Record]
-    config: list[asyncpg.Record]
+    shadow: Shadow
 
 
 async def list_modules(pool: asyncpg.Pool, *, timescale: bool) -> list[asyncpg.Record]:
@@ -184,106 +124,87 @@ async def module_status(pool: asyncpg.Pool, module_id: str) -> StatusRows | None
         sensors = await connection.fetch(
             "SELECT * FROM sensor_status WHERE module_id = $1 ORDER BY sensor_type", module_id
         )
-        config = await connection.fetch(
-            "SELECT * FROM sensor_config WHERE module_id = $1 ORDER BY sensor_type", module_id
-        )
-    return StatusRows(system, hardware, sensors, config)
+        shadow = await load_shadow(connection, module_id)
+    return StatusRows(system, hardware, sensors, shadow)
 
 
-async def history(
-    pool: asyncpg.Pool,
-    module_id: str,
-    start: datetime,
-    end: datetime,
-    resolution: Resolution,
-    limit: int,
-) -> list[tuple[str, str]]:
-    """`(sensor type, JSON array of {time, value})` per sensor type with points in [start, end)."""
-    args = (module_id, start, end, limit)
-    settings = HISTORY_SETTINGS
-    if resolution == "raw":
-        settings = f"{settings}; {RAW_SETTINGS}"
-    try:
-        rows = await _fetch_history(pool, HISTORY_SQL[resolution], settings, *args)
-    except asyncpg.UndefinedTableError:
-        if resolution != "hour":
-            raise
-        # Before the storage migration created `measurements_hourly`: aggregate on the fly.
-        rows = await _fetch_history(pool, HOURLY_FALLBACK_SQL, HISTORY_SETTINGS, *args)
-    return [(row["sensor_type"], row["points"]) for row in rows]
-
-
-async def _fetch_history(
-    pool: asyncpg.Pool, sql: str, settings: str, *args: object
-) -> list[asyncpg.Record]:
-    async with pool.acquire() as connection, connection.transaction(readonly=True):
-        await connection.execute(settings)
-        rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
-    return rows
-
-
-def sensor_config(rows: list[asyncpg.Record]) -> dict[str, dict[str, Any]]:
-    """Stored configuration as published to the module: `{"co2": {"interval": 60, ...}}`."""
-    config: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        sensor: dict[str, Any] = {}
-        if row["interval_s"] is not None:
-            sensor["interval"] = row["interval_s"]
-        if row["model"] is not None:
-            sensor["model"] = row["model"]
-        config[row["sensor_type"]] = sensor
-    return config
-
-
-UPSERT_CONFIG = """
-INSERT INTO sensor_config (module_id, sensor_type, interval_s, model, updated_at)
-SELECT $1, * , now() FROM unnest($2::text[], $3::int[], $4::text[])
-ON CONFLICT (module_id, sensor_type) DO UPDATE
-SET interval_s = EXCLUDED.interval_s,
-    model = coalesce(EXCLUDED.model, sensor_config.model),
-    updated_at = now()
+UPDATE_PREFERENCES = """
+INSERT INTO module_preferences AS p (module_id, preferences, updated_at)
+VALUES ($1, $2::jsonb, now())
+ON CONFLICT (module_id) DO UPDATE
+SET preferences = p.preferences || EXCLUDED.preferences, updated_at = now()
+RETURNING preferences
 """
 
 
-async def update_config(
-    pool: asyncpg.Pool, module_id: str, sensors: Mapping[str, tuple[int, str | None]]
-) -> dict[str, dict[str, Any]] | None:
-    """Merge `sensors` (type → (interval, model)) into the stored configuration.
-
-    Returns the module's full configuration afterwards, or None for an unknown module. A model
-    left out keeps the stored one.
-    """
-    types = list(sensors)
+async def update_preferences(
+    pool: asyncpg.Pool, module_id: str, preferences: str
+) -> dict[str, Any] | None:
+    """Merge `preferences` (JSON object text; top-level keys replace); None if unknown."""
     async with pool.acquire() as connection, connection.transaction():
-        known = await connection.fetchval(
-            "SELECT 1 FROM device_system_status WHERE module_id = $1 FOR SHARE", module_id
-        )
-        if known is None:
+        if not await module_exists(connection, module_id):
             return None
-        await connection.execute(
-            UPSERT_CONFIG,
-            module_id,
-            types,
-            [sensors[t][0] for t in types],
-            [sensors[t][1] for t in types],
-        )
-        rows = await connection.fetch(
-            "SELECT sensor_type, interval_s, model FROM sensor_config WHERE module_id = $1 "
-            "ORDER BY sensor_type",
-            module_id,
-        )
-    return sensor_config(rows)
+        merged = await connection.fetchval(UPDATE_PREFERENCES, module_id, preferences)
+    result: dict[str, Any] = json.loads(merged)
+    return result
+
+
+# Per sensor type (skip scan) and hardware id: how many readings, the oldest and newest.
+STORAGE_COUNTS = f"""
+{MEASURED_TYPES}
+SELECT t.sensor_type, c.hardware_id, c.rows, c.oldest, c.newest FROM types t
+CROSS JOIN LATERAL (
+    SELECT m.hardware_id, count(*) AS rows, min(m.time) AS oldest, max(m.time) AS newest
+    FROM measurements m WHERE m.module_id = $1 AND m.sensor_type = t.sensor_type
+    GROUP BY m.hardware_id
+) c
+WHERE t.sensor_type IS NOT NULL
+"""
+
+BYTES_PER_ROW = """
+SELECT CASE WHEN c.reltuples > 0 THEN pg_total_relation_size(c.oid) / c.reltuples END
+FROM pg_class c WHERE c.oid = 'measurements'::regclass
+"""
+DEFAULT_BYTES_PER_ROW = 100
+"""Used before PostgreSQL has statistics for `measurements` (the seed's fixed estimate)."""
+
+
+@dataclass(frozen=True)
+class StorageRows:
+    counts: list[asyncpg.Record]
+    bytes_per_row: float
+    shadow: Shadow
+
+
+async def module_storage(pool: asyncpg.Pool, module_id: str) -> StorageRows | None:
+    """Exact reading counts per series (index-only scans: proportional to the module's rows)."""
+    async with pool.acquire() as connection, connection.transaction(readonly=True):
+        if not await module_exists(connection, module_id):
+            return None
+        await connection.execute("SET LOCAL jit = off")
+        counts = await connection.fetch(STORAGE_COUNTS, module_id)
+        per_row = await connection.fetchval(BYTES_PER_ROW)
+        shadow = await load_shadow(connection, module_id)
+    return StorageRows(counts, float(per_row or DEFAULT_BYTES_PER_ROW), shadow)
 
 
 async def delete_module(pool: asyncpg.Pool, module_id: str) -> bool:
-    """Delete every row of the module in one transaction; False if it was unknown."""
+    """Delete every row of the module in one transaction; False if it was unknown.
+
+    A module is known when it has a status row or a desired configuration (set before it ever
+    connected). Its activity log entries are kept: they are the record of what happened.
+    """
     async with pool.acquire() as connection, connection.transaction():
         known = await connection.fetchval(
             "SELECT 1 FROM device_system_status WHERE module_id = $1 FOR UPDATE", module_id
         )
         if known is None:
+            known = await connection.fetchval(
+                "SELECT 1 FROM sensor_config_desired WHERE module_id = $1 LIMIT 1", module_id
+            )
+        if known is None:
             return False
-        tables = [table.name for table in MODULE_TABLES]
+        tables = [table.name for table in (*MODULE_TABLES, *API_MODULE_TABLES)]
         tables += await connection.fetchval(
             "SELECT coalesce(array_agg(DISTINCT c.relname::text), '{}') FROM pg_attribute a "
             "JOIN pg_class c ON c.oid = a.attrelid "

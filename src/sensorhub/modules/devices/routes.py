@@ -1,239 +1,163 @@
-"""`/api/modules`: the known modules, their status and history, configuration and deletion."""
+"""`/api/modules`: the known modules, their status, storage, and deletion."""
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter
 
 from sensorhub.deps import DbDep, RuntimeDep, WriteAccess
 from sensorhub.errors import NotFoundError
-from sensorhub.ingest.topics import MAX_LEVEL_LENGTH
+from sensorhub.modules.activity import Event, record
 from sensorhub.modules.devices import repository
-from sensorhub.modules.devices.configuration import config_payload, config_topic
+from sensorhub.modules.devices.configuration import config_topic
+from sensorhub.modules.devices.params import ModuleId
 from sensorhub.modules.devices.schemas import (
-    ActionResult,
-    ConfigUpdate,
-    ErrorBody,
-    Hardware,
-    History,
-    ModuleData,
+    ActiveSensor,
+    Chip,
+    Flash,
+    HardwareInfo,
+    Memory,
     ModuleStatus,
+    ModuleStorage,
     ModuleSummary,
-    Resolution,
-    SensorSettingOut,
+    SensorsConfig,
+    SensorSetting,
     SensorState,
-    SystemStatus,
+    SystemInfo,
 )
 from sensorhub.plugins.db import Database
+from sensorhub.schemas import NOT_FOUND, UNAUTHORIZED, ActionResult
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/modules", tags=["modules"])
 
-RAW_MAX = timedelta(days=1)
-MINUTE_MAX = timedelta(days=7)
-
-ModuleId = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=MAX_LEVEL_LENGTH,
-        pattern=r"^[^\x00-\x1f\x7f/+#]+$",
-        description="The module id (the first topic level).",
-    ),
-]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "Unknown module"}
-}
-
-UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or wrong bearer token"}
-}
-
-
-@dataclass(frozen=True)
-class HistoryWindow:
-    start: datetime
-    end: datetime
-    limit: int
-
-    @property
-    def resolution(self) -> Resolution:
-        span = self.end - self.start
-        if span <= RAW_MAX:
-            return "raw"
-        return "minute" if span <= MINUTE_MAX else "hour"
-
-
-def _invalid(field: str, message: str) -> RequestValidationError:
-    issue = {"loc": ("query", field), "msg": message, "type": "value_error"}
-    return RequestValidationError([issue])
-
-
-def _utc(value: datetime | None, field: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError:
-        raise _invalid(field, "out of the supported date range") from None
-
-
-def history_window(
-    days: Annotated[
-        float | None,
-        Query(gt=0, le=3650, description="Range ending at `to` (default now); 1 by default."),
-    ] = None,
-    from_: Annotated[
-        datetime | None, Query(alias="from", description="Start, ISO 8601 (UTC if no offset).")
-    ] = None,
-    to: Annotated[datetime | None, Query(description="End, ISO 8601; default now.")] = None,
-    limit: Annotated[
-        int, Query(ge=1, le=100_000, description="At most this many newest points per sensor.")
-    ] = 10_000,
-) -> HistoryWindow:
-    """The time range: `from`/`to` when given, else the `days` before `to` (or now)."""
-    end = _utc(to, "to") or datetime.now(UTC)
-    start = _utc(from_, "from")
-    if start is None:
-        try:
-            start = end - timedelta(days=days if days is not None else 1)
-        except OverflowError:
-            start = datetime.min.replace(tzinfo=UTC)
-    if start >= end:
-        raise _invalid("from", "must be before `to`")
-    return HistoryWindow(start, end, limit)
-
-
-HistoryWindowDep = Annotated[HistoryWindow, Depends(history_window)]
+UNKNOWN_TYPE = "unknown"
 
 
 @router.get("", response_model=list[ModuleSummary], summary="Every known module")
 async def list_modules(db: DbDep, runtime: RuntimeDep) -> list[ModuleSummary]:
+    """Modules with a status row (seen at least once), as the seed lists them, with more fields."""
     rows = await repository.list_modules(db.pool, timescale=runtime.timescale)
     return [
         ModuleSummary(
             id=row["module_id"],
-            name=row["name"],
-            type=row["module_type"],
+            name=row["name"] or row["module_id"],
+            type=row["module_type"] or UNKNOWN_TYPE,
             last_seen=row["last_seen"],
             online=row["online"],
             sensors=list(row["sensors"]),
+            zone_id=row["zone_id"],
         )
         for row in rows
     ]
 
 
-async def _status(db: Database, module_id: str) -> ModuleStatus:
+def _settings(sensors: dict[str, dict[str, object]]) -> dict[str, SensorSetting]:
+    return {key: SensorSetting.model_validate(value) for key, value in sensors.items()}
+
+
+async def module_status(db: Database, module_id: str) -> ModuleStatus:
+    """The status as the seed's dashboard reads it; raises 404 for an unknown module."""
     rows = await repository.module_status(db.pool, module_id)
     if rows is None:
         raise NotFoundError(f"module {module_id!r}")
+    s, hardware, shadow = rows.system, rows.hardware, rows.shadow
     return ModuleStatus(
         id=module_id,
-        system=SystemStatus.model_validate(dict(rows.system)),
-        hardware=Hardware.model_validate(dict(rows.hardware)) if rows.hardware else None,
-        sensors={row["sensor_type"]: SensorState.model_validate(dict(row)) for row in rows.sensors},
-        config={
-            sensor: SensorSettingOut.model_validate(setting)
-            for sensor, setting in repository.sensor_config(rows.config).items()
+        name=s["name"],
+        module_type=s["module_type"],
+        zone_name=s["zone_name"],
+        online=s["online"],
+        last_seen=s["last_seen"],
+        system=SystemInfo(
+            ip=s["ip"],
+            mac=s["mac"],
+            booted_at=s["booted_at"],
+            rssi=s["rssi"],
+            flash=Flash(
+                used_kb=s["flash_used_kb"],
+                free_kb=s["flash_free_kb"],
+                system_kb=s["flash_system_kb"],
+            ),
+            memory=Memory(
+                heap_total_kb=s["heap_total_kb"],
+                heap_free_kb=s["heap_free_kb"],
+                heap_min_free_kb=s["heap_min_free_kb"],
+            ),
+        ),
+        hardware=None
+        if hardware is None
+        else HardwareInfo(
+            chip=Chip(
+                model=hardware["chip_model"],
+                rev=hardware["chip_rev"],
+                cpu_freq_mhz=hardware["cpu_freq_mhz"],
+                flash_kb=hardware["flash_kb"],
+                cores=hardware["cores"],
+            )
+        ),
+        sensors={
+            row["sensor_type"]: SensorState(status=row["status"] or "unknown", value=row["value"])
+            for row in rows.sensors
         },
+        sensors_config=SensorsConfig(
+            sensors=_settings(shadow.effective()),
+            desired=_settings(shadow.desired),
+            reported=_settings(shadow.reported),
+            in_sync=shadow.in_sync,
+            pending=shadow.pending,
+        ),
+        preferences=json.loads(s["preferences"]),  # jsonb arrives as text
     )
-
-
-async def _history_json(db: Database, module_id: str, window: HistoryWindow) -> str:
-    """The history fields as JSON text; PostgreSQL builds the point arrays (100k points fast)."""
-    resolution = window.resolution
-    sensors = await repository.history(
-        db.pool, module_id, window.start, window.end, resolution, window.limit
-    )
-    by_type = ",".join(f"{json.dumps(sensor)}:{points}" for sensor, points in sensors)
-    bounds = {"resolution": resolution, "from": _iso(window.start), "to": _iso(window.end)}
-    rest = json.dumps(bounds)
-    return f'{{"sensors":{{{by_type}}},{rest[1:]}'
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @router.get(
     "/{module_id}/status",
     response_model=ModuleStatus,
     responses=NOT_FOUND,
-    summary="System, hardware, sensor status and configuration of one module",
+    summary="System, hardware, sensor status, configuration, zone and preferences of one module",
 )
 async def get_module_status(module_id: ModuleId, db: DbDep) -> ModuleStatus:
-    return await _status(db, module_id)
+    return await module_status(db, module_id)
 
 
 @router.get(
-    "/{module_id}/history",
-    response_model=History,
+    "/{module_id}/storage",
+    response_model=ModuleStorage,
     responses=NOT_FOUND,
-    summary="Readings per sensor type: raw up to 1 day, minute averages to 7 days, hourly beyond",
+    summary="Readings stored for one module, and its configured sensors with their intervals",
 )
-async def get_module_history(module_id: ModuleId, window: HistoryWindowDep, db: DbDep) -> Response:
-    if not await repository.module_exists(db.pool, module_id):
+async def get_module_storage(module_id: ModuleId, db: DbDep) -> ModuleStorage:
+    """Exact counts (proportional to the module's rows); size from the table's bytes per row.
+
+    `activeSensors` lists the configured sensor keys (desired, else reported interval) with the
+    readings stored under them: a `hardware:type` key counts that hardware's series, a plain
+    type counts every hardware's.
+    """
+    rows = await repository.module_storage(db.pool, module_id)
+    if rows is None:
         raise NotFoundError(f"module {module_id!r}")
-    return Response(await _history_json(db, module_id, window), media_type="application/json")
-
-
-@router.get(
-    "/{module_id}/data",
-    response_model=ModuleData,
-    responses=NOT_FOUND,
-    summary="Status and history of one module",
-)
-async def get_module_data(module_id: ModuleId, window: HistoryWindowDep, db: DbDep) -> Response:
-    status = await _status(db, module_id)
-    history = await _history_json(db, module_id, window)
-    body = f'{{"status":{status.model_dump_json(by_alias=True)},{history[1:]}'
-    return Response(body, media_type="application/json")
-
-
-@router.post(
-    "/{module_id}/config",
-    response_model=ActionResult,
-    dependencies=[WriteAccess],
-    responses={
-        **NOT_FOUND,
-        **UNAUTHORIZED,
-        503: {"model": ErrorBody, "description": "Stored; broker not connected, sent on reconnect"},
-    },
-    summary="Store sensor configuration and publish it, retained, to the module",
-)
-async def update_module_config(
-    module_id: ModuleId, body: ConfigUpdate, runtime: RuntimeDep
-) -> ActionResult:
-    requested = {name: (s.interval, s.model) for name, s in body.sensors.items()}
-    sensors = await repository.update_config(runtime.db.pool, module_id, requested)
-    if sensors is None:
-        raise NotFoundError(f"module {module_id!r}")
-    if runtime.socketio is not None:
-        runtime.socketio.publish_config_update(module_id, {"sensors": sensors})
-    try:
-        if runtime.mqtt is None:
-            raise ConnectionError("MQTT not started")
-        await runtime.mqtt.publish(
-            config_topic(module_id), config_payload(sensors), qos=1, retain=True
-        )
-    except ConnectionError as error:
-        logger.warning("configuration of %s stored but not published: %s", module_id, error)
-        raise HTTPException(
-            503,
-            "configuration stored, but the MQTT broker is not connected; "
-            "it will be published when the connection is back",
-        ) from error
-    return ActionResult(
-        success=True,
-        message=f"configuration of {len(requested)} sensor(s) stored and published "
-        f"to {config_topic(module_id)}",
+    total = sum(row["rows"] for row in rows.counts)
+    per_key: dict[str, int] = {}
+    for row in rows.counts:
+        per_key[f"{row['hardware_id']}:{row['sensor_type']}"] = row["rows"]
+        per_key[row["sensor_type"]] = per_key.get(row["sensor_type"], 0) + row["rows"]
+    return ModuleStorage(
+        row_count=total,
+        estimated_size_bytes=round(total * rows.bytes_per_row),
+        oldest_measurement=min((row["oldest"] for row in rows.counts), default=None),
+        newest_measurement=max((row["newest"] for row in rows.counts), default=None),
+        active_sensors=[
+            ActiveSensor(
+                sensor_type=key,
+                interval_seconds=setting.get("interval"),
+                row_count=per_key.get(key, 0),
+            )
+            for key, setting in rows.shadow.effective().items()
+        ],
     )
 
 
@@ -256,4 +180,5 @@ async def delete_module(module_id: ModuleId, runtime: RuntimeDep) -> ActionResul
     except ConnectionError as error:
         logger.warning("could not clear the retained configuration of %s: %s", module_id, error)
         message += "; its retained configuration could not be cleared (broker not connected)"
+    await record(runtime.db.pool, Event.MODULE_DELETED, message, module_id=module_id, user=True)
     return ActionResult(success=True, message=message)

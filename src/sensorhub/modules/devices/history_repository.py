@@ -1,0 +1,261 @@
+"""History SQL: one series per hardware id and sensor type, never merged (issue 12 item 7).
+
+Every query finds the module's sensor types by skip scan, then reads each type's range from the
+(module_id, sensor_type, time) INCLUDE (value, hardware_id) index alone (index-only scans).
+PostgreSQL returns one row per series holding arrays (binary, decoded by asyncpg in C); Python
+only assembles them and orjson encodes them: no JSON is built as text in SQL.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import asyncpg
+
+from sensorhub.ingest.topics import DEFAULT_HARDWARE_ID
+from sensorhub.modules.devices.repository import MEASURED_TYPES
+
+Step = Literal["raw", "minute", "hour"]
+
+# No JIT (its compile time exceeds these queries' run time); buckets in UTC.
+SETTINGS = "SET LOCAL jit = off; SET LOCAL TimeZone = 'UTC'"
+
+
+def series_key(hardware_id: str, sensor_type: str) -> str:
+    """`dht22:temperature`; without a hardware level (`{id}/temperature`): `temperature`."""
+    return sensor_type if hardware_id == DEFAULT_HARDWARE_ID else f"{hardware_id}:{sensor_type}"
+
+
+# Hardware ids per row only when a sensor type has several (rare): saves decoding one string
+# per reading.
+HARDWARE_IDS = "CASE WHEN min(b.hw) <> max(b.hw) THEN array_agg(b.hw) END"
+
+
+def _history_sql(step: Step) -> str:
+    # Arrays filled in the subquery's order (the index's time order for raw readings, so no
+    # sort), one row per sensor type; Python splits them by hardware id.
+    if step == "raw":
+        inner = "SELECT m.hardware_id AS hw, m.time AS t, m.value AS v FROM measurements m"
+        group = ""
+    else:
+        inner = (
+            f"SELECT m.hardware_id AS hw, date_trunc('{step}', m.time) AS t, avg(m.value) AS v "
+            "FROM measurements m"
+        )
+        group = "GROUP BY 1, 2"
+    return f"""
+{MEASURED_TYPES}
+SELECT t.sensor_type, h.hw, h.hws, h.times, h.vals FROM types t
+CROSS JOIN LATERAL (
+    SELECT min(b.hw) AS hw, {HARDWARE_IDS} AS hws,
+           array_agg(b.t) AS times, array_agg(b.v) AS vals
+    FROM ({inner}
+          WHERE m.module_id = $1 AND m.sensor_type = t.sensor_type
+            AND m.time >= $2 AND m.time < $3
+          {group}
+          ORDER BY 2, 1) b
+) h
+WHERE t.sensor_type IS NOT NULL AND h.times IS NOT NULL
+ORDER BY 1
+"""
+
+
+HISTORY_SQL: dict[Step, str] = {step: _history_sql(step) for step in ("raw", "minute", "hour")}
+
+
+def _split(
+    sensor_type: str, hardware_id: str, hardware_ids: list[str] | None, *columns: list[Any]
+) -> dict[str, list[list[Any]]]:
+    """Parallel arrays of one sensor type → per series key, the same columns (order kept).
+
+    `hardware_ids` is None when every reading has `hardware_id`: no per-row work then.
+    """
+    if hardware_ids is None:
+        return {series_key(hardware_id, sensor_type): list(columns)}
+    parts: dict[str, list[list[Any]]] = {}
+    for index, hardware_id in enumerate(hardware_ids):
+        key = series_key(hardware_id, sensor_type)
+        target = parts.get(key)
+        if target is None:
+            target = parts[key] = [[] for _ in columns]
+        for column, values in zip(target, columns, strict=True):
+            column.append(values[index])
+    return parts
+
+
+async def history_points(
+    pool: asyncpg.Pool, module_id: str, start: datetime, end: datetime, step: Step
+) -> dict[str, list[dict[str, Any]]]:
+    """`{"dht22:temperature": [{"time": datetime, "value": 21.5}, ...]}`, oldest first.
+
+    `raw` returns every reading in [start, end); `minute` and `hour` the average per UTC
+    minute or hour (buckets starting before `start` hold only the readings inside the range).
+    """
+    rows = await _fetch(pool, HISTORY_SQL[step], module_id, start, end)
+    history: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        for key, (times, values) in _split(
+            row["sensor_type"], row["hw"], row["hws"], row["times"], row["vals"]
+        ).items():
+            history[key] = [
+                {"time": time, "value": value} for time, value in zip(times, values, strict=True)
+            ]
+    return dict(sorted(history.items()))
+
+
+def _series_sql(timescale: bool) -> str:
+    bucket = (
+        "time_bucket($4::interval, m.time, origin => $2)"
+        if timescale
+        else "date_bin($4::interval, m.time, $2)"
+    )
+    return f"""
+{MEASURED_TYPES}
+SELECT t.sensor_type, s.hardware_id, s.t, s.mn, s.mx, s.mean, s.n FROM types t
+CROSS JOIN LATERAL (
+    SELECT b.hardware_id,
+           array_agg((date_part('epoch', b.bucket) * 1000)::bigint ORDER BY b.bucket) AS t,
+           array_agg(b.mn ORDER BY b.bucket) AS mn,
+           array_agg(b.mx ORDER BY b.bucket) AS mx,
+           array_agg(b.mean ORDER BY b.bucket) AS mean,
+           array_agg(b.n ORDER BY b.bucket) AS n
+    FROM (SELECT m.hardware_id, {bucket} AS bucket,
+                 min(m.value) AS mn, max(m.value) AS mx, avg(m.value) AS mean, count(*) AS n
+          FROM measurements m
+          WHERE m.module_id = $1 AND m.sensor_type = t.sensor_type
+            AND m.time >= $2 AND m.time < $3
+          GROUP BY 1, 2) b
+    GROUP BY b.hardware_id
+) s
+WHERE t.sensor_type IS NOT NULL
+ORDER BY 1, 2
+"""
+
+
+SERIES_SQL = {False: _series_sql(False), True: _series_sql(True)}
+
+
+async def bucketed_series(
+    pool: asyncpg.Pool,
+    module_id: str,
+    start: datetime,
+    end: datetime,
+    bucket_seconds: int,
+    *,
+    timescale: bool,
+) -> dict[str, dict[str, list[Any]]]:
+    """Per series `{"t": [ms], "min": [...], "max": [...], "mean": [...], "count": [...]}`.
+
+    Buckets are `bucket_seconds` wide and aligned on `start`; `t` is each bucket's start in
+    milliseconds since the epoch. Buckets without readings are left out (a gap in the chart).
+    """
+    rows = await _fetch(
+        pool, SERIES_SQL[timescale], module_id, start, end, timedelta(seconds=bucket_seconds)
+    )
+    return {
+        series_key(row["hardware_id"], row["sensor_type"]): {
+            "t": row["t"],
+            "min": row["mn"],
+            "max": row["mx"],
+            "mean": row["mean"],
+            "count": row["n"],
+        }
+        for row in rows
+    }
+
+
+RAW_TYPES = f"""
+{MEASURED_TYPES}
+SELECT sensor_type FROM types WHERE sensor_type IS NOT NULL AND sensor_type >= $2
+ORDER BY sensor_type
+"""
+
+_PAGE = """
+SELECT min(p.hardware_id) AS hw, max(p.hardware_id) AS last_hw,
+       CASE WHEN min(p.hardware_id) <> max(p.hardware_id) THEN array_agg(p.hardware_id) END AS hws,
+       array_agg(p.ms) AS t, array_agg(p.value) AS v, max(p.time) AS last_time
+FROM (
+    SELECT m.hardware_id, (date_part('epoch', m.time) * 1000)::bigint AS ms, m.value, m.time
+    FROM measurements m
+    WHERE m.module_id = $1 AND m.sensor_type = $2 AND m.time >= $3 AND m.time < $4 {after}
+    ORDER BY m.time, m.hardware_id
+    LIMIT $5
+) p
+"""
+RAW_PAGE = _PAGE.format(after="AND (m.time, m.hardware_id) > ($6, $7)")
+FROM_START = _PAGE.format(after="")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a raw page ended: the last (sensor type, time, hardware id) returned."""
+
+    sensor_type: str
+    time: datetime
+    hardware_id: str
+
+    def encode(self) -> str:
+        text = json.dumps([self.sensor_type, self.time.isoformat(), self.hardware_id])
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        """Raises ValueError for anything `encode` did not produce."""
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            sensor_type, time, hardware_id = json.loads(raw)
+            when = datetime.fromisoformat(time)
+        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as error:
+            raise ValueError("not a cursor returned by this endpoint") from error
+        if not (isinstance(sensor_type, str) and isinstance(hardware_id, str)) or not when.tzinfo:
+            raise ValueError("not a cursor returned by this endpoint")
+        return cls(sensor_type, when, hardware_id)
+
+
+async def raw_page(
+    pool: asyncpg.Pool,
+    module_id: str,
+    start: datetime,
+    end: datetime,
+    limit: int,
+    after: Cursor | None,
+) -> tuple[dict[str, dict[str, list[Any]]], Cursor | None]:
+    """At most `limit` raw readings, by sensor type, then time, then hardware id.
+
+    Returns `{key: {"t": [ms], "v": [...]}}` and the cursor for the next page (None at the end).
+    """
+    series: dict[str, dict[str, list[Any]]] = {}
+    left = limit
+    async with pool.acquire() as connection, connection.transaction(readonly=True):
+        await connection.execute(SETTINGS)
+        types = await connection.fetch(RAW_TYPES, module_id, after.sensor_type if after else "")
+        for row in types:
+            sensor_type: str = row["sensor_type"]
+            args: tuple[object, ...] = (module_id, sensor_type, start, end, left)
+            if after is not None and sensor_type == after.sensor_type:
+                page = await connection.fetchrow(RAW_PAGE, *args, after.time, after.hardware_id)
+            else:
+                page = await connection.fetchrow(FROM_START, *args)
+            if page is None or page["t"] is None:
+                continue
+            hardware_ids: list[str] | None = page["hws"]
+            split = _split(sensor_type, page["hw"], hardware_ids, page["t"], page["v"])
+            for key, (t, v) in split.items():
+                series[key] = {"t": t, "v": v}
+            left -= len(page["t"])
+            if left == 0:
+                last = hardware_ids[-1] if hardware_ids else page["last_hw"]
+                return series, Cursor(sensor_type, page["last_time"], last)
+    return series, None
+
+
+async def _fetch(pool: asyncpg.Pool, sql: str, *args: object) -> list[asyncpg.Record]:
+    async with pool.acquire() as connection, connection.transaction(readonly=True):
+        await connection.execute(SETTINGS)
+        rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
+    return rows

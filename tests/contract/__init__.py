@@ -1,0 +1,1 @@
+"""Contract tests: the seed project's Nuxt dashboard against sensorhub."""
