@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+
+
+def check_printable(text: str) -> str:
+    """Refuse control characters (NUL included, which PostgreSQL text cannot hold): a 422 names
+    the field instead of a 500 from the database."""
+    if not text.isprintable():
+        raise ValueError("control or non-printable characters are not allowed")
+    return text
+
+
+PrintableText = Annotated[str, AfterValidator(check_printable)]
+"""Any text from a client that reaches the database: a body field or a query parameter."""
 
 
 class ErrorBody(ApiModel):

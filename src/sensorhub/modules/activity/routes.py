@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from sensorhub.deps import DbDep, WriteAccess
 from sensorhub.modules.activity import Category, Event, record, repository
 from sensorhub.modules.activity.schemas import HistogramSlot, LogEntry, LogPage, LogsDeleted
-from sensorhub.schemas import UNAUTHORIZED
+from sensorhub.schemas import UNAUTHORIZED, PrintableText
 
 router = APIRouter(prefix="/api/logs", tags=["logs"])
 
@@ -55,9 +55,9 @@ def log_filters(
     level: Annotated[list[Level] | None, Query(description="Repeat for several.")] = None,
     source: Source | None = None,
     direction: Direction | None = None,
-    module_id: Annotated[str | None, Query(alias="moduleId", max_length=200)] = None,
+    module_id: Annotated[PrintableText | None, Query(alias="moduleId", max_length=200)] = None,
     search: Annotated[
-        str | None, Query(max_length=200, description="In the message, level or details.")
+        PrintableText | None, Query(max_length=200, description="In the message, level or details.")
     ] = None,
     start_date: Annotated[datetime | None, Query(alias="startDate")] = None,
     end_date: Annotated[datetime | None, Query(alias="endDate")] = None,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, ConfigDict, Field
 
 from sensorhub.ingest.topics import MAX_LEVEL_LENGTH, is_valid_id
-from sensorhub.schemas import ApiModel
+from sensorhub.schemas import ApiModel, PrintableText
 
 
 class ModuleSummary(ApiModel):
@@ -125,19 +125,13 @@ def _check_sensor_key(name: str) -> str:
 SensorKey = Annotated[str, AfterValidator(_check_sensor_key)]
 
 
-def _check_printable(text: str) -> str:
-    if not text.isprintable():
-        raise ValueError("control or non-printable characters are not allowed")
-    return text
-
-
 class SensorSettingIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     interval: int | None = Field(
         default=None, ge=1, le=86_400, description="Seconds between readings; left out: unchanged."
     )
-    model: Annotated[str, AfterValidator(_check_printable)] | None = Field(
+    model: PrintableText | None = Field(
         default=None, min_length=1, max_length=64, description="Left out: unchanged."
     )
 

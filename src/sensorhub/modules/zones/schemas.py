@@ -8,19 +8,17 @@ from uuid import UUID
 
 from pydantic import AfterValidator, ConfigDict, Field
 
-from sensorhub.schemas import ApiModel
+from sensorhub.schemas import ApiModel, PrintableText
 
 
-def _printable(text: str) -> str:
+def _not_blank(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be blank")
-    if not text.isprintable():
-        raise ValueError("control or non-printable characters are not allowed")
     return text
 
 
-Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_printable)]
-Description = Annotated[str, Field(max_length=1_000), AfterValidator(_printable)]
+Name = Annotated[PrintableText, Field(min_length=1, max_length=100), AfterValidator(_not_blank)]
+Description = Annotated[PrintableText, Field(max_length=1_000), AfterValidator(_not_blank)]
 
 
 class ZoneIn(ApiModel):
