@@ -82,7 +82,7 @@ async def test_modules_status_history_and_storage_as_the_dashboard_reads_them(
     assert system["ip"] == "192.168.1.42" and system["mac"] == "24:6F:28:AA:BB:CC"
     assert system["rssi"] == -61
     assert system["bootedAt"] is None or _iso(system["bootedAt"])
-    assert system["flash"] == {"usedKb": 1200, "freeKb": 1800, "systemKb": 1024}
+    assert system["flash"] == {"usedKb": 1200, "freeKb": 1800, "systemKb": 1024, "totalKb": None}
     assert system["memory"]["heapTotalKb"] == 320 and system["memory"]["heapFreeKb"] == 150
     assert status["hardware"]["chip"] == {
         "model": "ESP32", "rev": 3, "cpuFreqMhz": 240, "flashKb": 4096, "cores": 2,

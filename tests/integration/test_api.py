@@ -121,7 +121,7 @@ async def test_modules_list_and_status(app: RunningApp, broker_url: str, module_
     system = status["system"]
     assert system["rssi"] == -45 and system["ip"] == "10.0.0.7" and system["mac"] == "AA:BB"
     assert system["memory"]["heapFreeKb"] == 123
-    assert system["flash"] == {"usedKb": 1000, "freeKb": 3000, "systemKb": 100}
+    assert system["flash"] == {"usedKb": 1000, "freeKb": 3000, "systemKb": 100, "totalKb": None}
     assert status["hardware"]["chip"]["model"] == "ESP32-S3"
     assert status["hardware"]["chip"]["cpuFreqMhz"] == 240
     assert status["sensors"]["co2"] == {"status": "ok", "value": 612}
@@ -199,9 +199,9 @@ async def test_history_resolution_follows_the_range_and_averages_are_right(
     }
 
     by_minute = (await app.http.get(f"/api/modules/{m}/history", params={"days": 3})).json()
-    assert by_minute["humidity"] == [
-        {"time": _z(minute), "value": 50.0},
+    assert by_minute["humidity"] == [  # newest first, as the Node backend
         {"time": _z(minute + timedelta(minutes=1)), "value": 70.0},
+        {"time": _z(minute), "value": 50.0},
     ]
     assert by_minute["a:temperature"] == [{"time": _z(raw_time.replace(second=0)), "value": 20.0}]
     assert "pressure" not in by_minute
@@ -217,7 +217,7 @@ async def test_history_resolution_follows_the_range_and_averages_are_right(
     # `from`/`to` instead of `days`: a 30-minute window around the minute readings is raw.
     window = {"from": _z(minute - timedelta(minutes=15)), "to": _z(minute + timedelta(minutes=15))}
     explicit = (await app.http.get(f"/api/modules/{m}/history", params=window)).json()
-    assert [p["value"] for p in explicit["humidity"]] == [40.0, 50.0, 60.0, 70.0]
+    assert [p["value"] for p in explicit["humidity"]] == [70.0, 60.0, 50.0, 40.0]
 
     data = (await app.http.get(f"/api/modules/{m}/data", params={"days": 1})).json()
     assert set(data) == {"status", "sensors"}

@@ -189,6 +189,14 @@ async def test_seed_firmware_shapes_are_stored(
     finally:
         await connection.close()
     assert [tuple(r) for r in rows] == [("dht22", 30, False), ("sht40", None, True)]
+    # …and served as the seed's dashboard reads them.
+    served = (await app.http.get(f"/api/modules/{m}/status")).json()
+    assert served["system"]["flash"]["systemKb"] == 4096  # the firmware's totalKb
+    assert served["system"]["bootedAt"] is not None
+    assert served["system"]["rssi"] == -61
+    reported = served["sensorsConfig"]["reported"]
+    assert reported["dht22"] == {"interval": 30, "model": None, "enabled": False}
+    assert reported["sht40"]["enabled"] is True
 
 
 # --- 12.9 and issue 15 -----------------------------------------------------------------------------

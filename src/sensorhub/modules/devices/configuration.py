@@ -48,7 +48,13 @@ def _setting(interval: int | None, model: str | None) -> dict[str, Any]:
 
 
 def _sensors(rows: list[asyncpg.Record]) -> Sensors:
-    return {row["sensor_type"]: _setting(row["interval_s"], row["model"]) for row in rows}
+    """Rows → settings; the reported side also carries `enabled` when the firmware sends it."""
+    sensors: Sensors = {}
+    for row in rows:
+        setting = sensors[row["sensor_type"]] = _setting(row["interval_s"], row["model"])
+        if "enabled" in row and row["enabled"] is not None:
+            setting["enabled"] = row["enabled"]
+    return sensors
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ _DESIRED = (
     "ORDER BY sensor_type"
 )
 _REPORTED = (
-    "SELECT sensor_type, interval_s, model FROM sensor_config WHERE module_id = $1 "
+    "SELECT sensor_type, interval_s, model, enabled FROM sensor_config WHERE module_id = $1 "
     "ORDER BY sensor_type"
 )
 

@@ -91,7 +91,10 @@ def _split(
 async def history_points(
     pool: asyncpg.Pool, module_id: str, start: datetime, end: datetime, step: Step
 ) -> dict[str, list[dict[str, Any]]]:
-    """`{"dht22:temperature": [{"time": datetime, "value": 21.5}, ...]}`, oldest first.
+    """`{"dht22:temperature": [{"time": datetime, "value": 21.5}, ...]}`, newest first.
+
+    Newest first as the seed's Node backend answers: its dashboard shows a list's first point
+    (after reversing it) as the card's current value until a live event arrives.
 
     `raw` returns every reading in [start, end); `minute` and `hour` the average per UTC
     minute or hour (buckets starting before `start` hold only the readings inside the range).
@@ -103,7 +106,8 @@ async def history_points(
             row["sensor_type"], row["hw"], row["hws"], row["times"], row["vals"]
         ).items():
             history[key] = [
-                {"time": time, "value": value} for time, value in zip(times, values, strict=True)
+                {"time": time, "value": value}
+                for time, value in zip(reversed(times), reversed(values), strict=True)
             ]
     return dict(sorted(history.items()))
 

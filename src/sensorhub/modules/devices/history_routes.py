@@ -60,7 +60,7 @@ async def _require(db: Database, module_id: str) -> None:
     summary="Readings per `hardware:sensorType` over the whole range (the seed's shape)",
 )
 async def get_module_history(module_id: ModuleId, window: WindowDep, db: DbDep) -> Response:
-    """`{"dht22:temperature": [{"time": "...Z", "value": 21.5}, ...]}`, oldest first.
+    """`{"dht22:temperature": [{"time": "...Z", "value": 21.5}, ...]}`, newest first (as Node).
 
     Raw readings for ranges up to 1 day, 1-minute averages below 7 days, hourly averages from
     7 days on (as the seed's backend). The whole range, never a truncated tail; for charts over

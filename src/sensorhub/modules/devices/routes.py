@@ -80,7 +80,10 @@ async def module_status(db: Database, module_id: str) -> ModuleStatus:
             flash=Flash(
                 used_kb=s["flash_used_kb"],
                 free_kb=s["flash_free_kb"],
-                system_kb=s["flash_system_kb"],
+                system_kb=s["flash_total_kb"]
+                if s["flash_total_kb"] is not None
+                else s["flash_system_kb"],
+                total_kb=s["flash_total_kb"],
             ),
             memory=Memory(
                 heap_total_kb=s["heap_total_kb"],

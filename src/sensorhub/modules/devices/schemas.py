@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from sensorhub.ingest.topics import MAX_LEVEL_LENGTH, is_valid_id
 from sensorhub.schemas import ApiModel, PrintableText
@@ -29,9 +35,13 @@ class ModuleSummary(ApiModel):
 
 
 class Flash(ApiModel):
+    """Flash sizes in KiB. `systemKb` is the module's total flash as the seed's dashboard reads it
+    (its firmware reports `flash.totalKb`, older firmware `flash.systemKb`)."""
+
     used_kb: int | None = None
     free_kb: int | None = None
     system_kb: int | None = None
+    total_kb: int | None = None
 
 
 class Memory(ApiModel):
@@ -69,6 +79,19 @@ class SensorState(ApiModel):
 class SensorSetting(ApiModel):
     interval: int | None = Field(default=None, description="Seconds between readings.")
     model: str | None = None
+    enabled: bool | None = Field(
+        default=None,
+        description="Reported side only: whether the firmware runs the sensor "
+        "(`sensors/config` `enabled`); switched through `POST …/hardware/enable`. "
+        "Left out when the firmware does not say.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unknown_enabled(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if self.enabled is None and isinstance(data, dict):
+            data.pop("enabled", None)
+        return data
 
 
 class SensorsConfig(ApiModel):
