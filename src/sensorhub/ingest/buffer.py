@@ -18,10 +18,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Self
 
+from sensorhub.ingest import spool_record
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.messages import Accepted
+from sensorhub.ingest.receipts import Receipt
 from sensorhub.ingest.spool import Spool, SpoolFull
 from sensorhub.metrics import Metrics
 
@@ -62,44 +65,50 @@ class IngestBuffer:
         self._wake = asyncio.Event()
         self._replay_now = asyncio.Event()
         self._closing = False
-        self._tasks: list[asyncio.Task[None]] = []
         self.database_available = True
 
     @property
     def depth(self) -> int:
         return len(self._batch)
 
-    def add(self, accepted: Accepted) -> asyncio.Future[None]:
-        """Queue a message; the returned future completes when its data is durable."""
+    def add(
+        self,
+        accepted: Accepted,
+        *,
+        retained: bool = False,
+        device_time: bool = True,
+        receipt: Receipt | None = None,
+    ) -> asyncio.Future[None]:
+        """Queue a message (see `Batch.add`); the returned future completes when it is durable."""
         if self._batch_done is None:
             self._batch_done = asyncio.get_running_loop().create_future()
             self._oldest = time.monotonic()
             self._wake.set()
-        self._batch.add(accepted)
+        self._batch.add(accepted, retained=retained, device_time=device_time, receipt=receipt)
         if len(self._batch) >= self._flush_size:
             self._wake.set()
         return self._batch_done
 
-    def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._flush_loop(), name="ingest-flusher"),
-            asyncio.create_task(self._replay_loop(), name="ingest-replayer"),
-        ]
+    @contextlib.asynccontextmanager
+    async def running(self, replay_timeout: float = 10.0) -> AsyncIterator[Self]:
+        """Run the flusher and the replayer (in a TaskGroup) for the duration of the block.
 
-    async def close(self, replay_timeout: float = 10.0) -> None:
-        """Flush what is buffered, try to replay the spool for a while, then stop."""
-        self._closing = True
-        self._wake.set()
-        flusher, replayer = self._tasks or (None, None)
-        if flusher is not None:
-            await flusher
-        if replayer is not None:
-            self._replay_now.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wait_spool_drained(), timeout=replay_timeout)
-            replayer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await replayer
+        Leaving the block flushes what is buffered (every future completes or the block does not
+        end), tries to replay the spool for up to `replay_timeout` seconds, then stops.
+        """
+        async with asyncio.TaskGroup() as group:
+            flusher = group.create_task(self._flush_loop(), name="ingest-flusher")
+            replayer = group.create_task(self._replay_loop(), name="ingest-replayer")
+            try:
+                yield self
+            finally:
+                self._closing = True
+                self._wake.set()
+                await flusher
+                self._replay_now.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wait_spool_drained(), timeout=replay_timeout)
+                replayer.cancel()
         self._spool.close()
 
     async def _wait_spool_drained(self) -> None:
@@ -144,7 +153,6 @@ class IngestBuffer:
         batch, done = self._batch, self._batch_done
         assert done is not None
         self._batch, self._batch_done, self._oldest = Batch(), None, None
-        self._metrics.buffer_depth.set(0)
         return batch, done
 
     async def _persist(self, batch: Batch) -> None:
@@ -157,7 +165,7 @@ class IngestBuffer:
                 self._metrics.stored.inc(batch.measurement_count)
                 return
             try:
-                self._spool.append(batch.to_json())
+                self._spool.append(spool_record.encode(batch))
             except SpoolFull as error:
                 delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
                 if attempt == 0:
@@ -209,7 +217,7 @@ class IngestBuffer:
             return True
         pending = Batch()
         for record in await asyncio.to_thread(lambda: list(self._spool.read_segment(segment))):
-            pending.merge(Batch.from_json(record))
+            pending.merge(spool_record.decode(record))
             if pending.measurement_count >= REPLAY_BATCH_ROWS:
                 if not await self._replay(pending):
                     return False

@@ -1,15 +1,22 @@
-"""Writes a batch to PostgreSQL in one transaction, with one statement per table and shape."""
+"""Writes a batch to PostgreSQL in one transaction, with one statement per table and shape.
+
+The only SQL of the ingest path; `sensorhub.ingest` hands batches here and does no I/O itself.
+Which status columns a batch may write is read from the tables in `sensorhub.db.schema`.
+"""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from sensorhub.db import schema
 from sensorhub.ingest.batch import Batch
+from sensorhub.ingest.receipts import Receipt
 
 UPSERT_MEASUREMENTS = """
 INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value)
@@ -32,22 +39,51 @@ ON CONFLICT (module_id) DO UPDATE
 SET last_seen = GREATEST(device_system_status.last_seen, EXCLUDED.last_seen)
 """
 
+# A redelivered log line hits the natural key (migration 0005_b) and is absorbed.
 INSERT_LOGS = """
 INSERT INTO device_logs (time, module_id, level, message)
 SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[])
+ON CONFLICT (module_id, time, level, md5(message)) DO NOTHING
 """
 
-MODULE_KEYS = {"device_system_status": ("module_id",), "device_hardware": ("module_id",)}
-SENSOR_KEYS = ("module_id", "sensor_type")
-ALLOWED_COLUMNS = {
-    "device_system_status": {
-        "module_type", "rssi", "heap_free_kb", "heap_min_free_kb", "heap_total_kb", "ip", "mac",
-        "uptime_start", "booted_at", "flash_used_kb", "flash_free_kb", "flash_system_kb",
-    },
-    "device_hardware": {"chip_model", "chip_rev", "cpu_freq_mhz", "flash_kb", "cores"},
-    "sensor_status": {"status", "value"},
-    "sensor_config": {"interval_s", "model"},
-}  # fmt: skip
+INSERT_RECEIPTS = """
+INSERT INTO ingest_receipts (client_id, packet_ids, digests, times)
+VALUES ($1, $2::int[], $3::int8[], $4::timestamptz[])
+"""
+
+PRUNE_RECEIPTS = """
+DELETE FROM ingest_receipts WHERE client_id = $1 AND written_at < now() - $2::interval
+"""
+
+# Newest first: the first receipt seen for a packet id is the one that counts.
+LOAD_RECEIPTS = """
+SELECT r.packet_id, r.digest, r.received
+FROM (SELECT id, packet_ids, digests, times FROM ingest_receipts WHERE client_id = $1
+      ORDER BY id DESC LIMIT $2) AS b,
+     unnest(b.packet_ids, b.digests, b.times) AS r(packet_id, digest, received)
+ORDER BY b.id DESC
+"""
+
+NOT_REPORTED = frozenset({"name", "last_seen", "updated_at"})
+"""Columns of the status tables that no module message writes."""
+
+
+def _reported(table: Any) -> tuple[tuple[str, ...], frozenset[str]]:
+    keys = tuple(column.name for column in table.primary_key.columns)
+    columns = {column.name for column in table.columns} - set(keys) - NOT_REPORTED
+    return keys, frozenset(columns)
+
+
+STATUS_TABLES: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    table.name: _reported(table)
+    for table in (
+        schema.device_system_status,
+        schema.device_hardware,
+        schema.sensor_status,
+        schema.sensor_config,
+    )
+}
+"""Table name → (key columns, columns a module's message may write), from `db.schema`."""
 
 
 def _upsert_sql(table: str, keys: Sequence[str], columns: Sequence[str]) -> str:
@@ -66,11 +102,10 @@ def _grouped_upserts(
     """Group (table, *key) -> fields rows by the statement that writes them."""
     statements: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for (table, *key), fields in rows.items():
-        allowed = ALLOWED_COLUMNS[table]
+        keys, allowed = STATUS_TABLES[table]
         columns = sorted(name for name in fields if name in allowed)
         if not columns:
             continue
-        keys = MODULE_KEYS.get(table, SENSOR_KEYS)
         sql = _upsert_sql(table, keys, columns)
         statements[sql].append((*key, *(fields[c] for c in columns)))
     return statements
@@ -85,13 +120,24 @@ def _hours_touched(batch: Batch) -> tuple[list[datetime], list[str], list[str]]:
 
 
 async def write_batch(
-    connection: asyncpg.Connection, batch: Batch, *, track_rollup: bool = True
+    connection: asyncpg.Connection,
+    batch: Batch,
+    *,
+    track_rollup: bool = True,
+    client_id: str = "",
 ) -> None:
     """Write every row of `batch` atomically; the last value of a key wins.
 
     `track_rollup` queues the touched hours for the plain-PostgreSQL rollup (off on TimescaleDB).
+    The batch's receipts are recorded under `client_id` (the MQTT session they belong to) in the
+    same transaction, so a receive time is on record exactly when its rows are.
     """
     async with connection.transaction():
+        if batch.receipts:
+            packet_ids, digests, times = zip(*batch.receipts, strict=True)
+            await connection.execute(
+                INSERT_RECEIPTS, client_id, list(packet_ids), list(digests), list(times)
+            )
         if batch.last_seen:
             await connection.execute(
                 TOUCH_MODULES, list(batch.last_seen), list(batch.last_seen.values())
@@ -117,16 +163,49 @@ async def write_batch(
             )
 
 
+async def load_receipts(
+    connection: asyncpg.Connection, client_id: str, *, batches: int = 10_000
+) -> list[Receipt]:
+    """The receipts of the newest `batches` batches written under `client_id`, newest first."""
+    rows = await connection.fetch(LOAD_RECEIPTS, client_id, batches)
+    return [(row["packet_id"], row["digest"], row["received"]) for row in rows]
+
+
 class BatchRepository:
-    """Writes batches through a pool, failing fast when the database is unreachable."""
+    """Writes batches through a pool, failing fast when the database is unreachable.
+
+    Receipts older than `keep_receipts` are deleted at most once per `prune_every` seconds: a
+    packet not acknowledged by then (sensorhub down that long) may be stored twice if it carries
+    no device time.
+    """
 
     def __init__(
-        self, pool: asyncpg.Pool, *, acquire_timeout: float = 5.0, track_rollup: bool = True
+        self,
+        pool: asyncpg.Pool,
+        *,
+        acquire_timeout: float = 5.0,
+        track_rollup: bool = True,
+        client_id: str = "",
+        keep_receipts: timedelta = timedelta(days=7),
+        prune_every: float = 600.0,
     ) -> None:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
         self._track_rollup = track_rollup
+        self._client_id = client_id
+        self._keep_receipts = keep_receipts
+        self._prune_every = prune_every
+        self._next_prune = 0.0
 
     async def write(self, batch: Batch) -> None:
         async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
-            await write_batch(connection, batch, track_rollup=self._track_rollup)
+            await write_batch(
+                connection, batch, track_rollup=self._track_rollup, client_id=self._client_id
+            )
+            if time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + self._prune_every
+                await connection.execute(PRUNE_RECEIPTS, self._client_id, self._keep_receipts)
+
+    async def load_receipts(self) -> list[Receipt]:
+        async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
+            return await load_receipts(connection, self._client_id)
