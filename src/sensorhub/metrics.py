@@ -39,6 +39,21 @@ class Metrics:
             "Device timestamps replaced by the receive time",
             registry=r,
         )
+        self.redelivered = Counter(
+            "sensorhub_messages_redelivered",
+            "QoS 1 messages the broker delivered again (DUP=1)",
+            registry=r,
+        )
+        self.redelivered_known = Counter(
+            "sensorhub_messages_redelivered_known",
+            "Redelivered messages stored at the receive time recorded for their first delivery",
+            registry=r,
+        )
+        self.retained = Counter(
+            "sensorhub_messages_retained",
+            "Retained messages delivered on (re)subscription; they never move last_seen",
+            registry=r,
+        )
         self.db_write_errors = Counter(
             "sensorhub_db_write_errors", "Batch writes that failed", registry=r
         )

@@ -1,6 +1,6 @@
 """PUBACKs go out once per batch, only when it is durable, only on the connection it came in on;
 reading stops at the bound of unacknowledged deliveries. (The gmqtt internals are faked here; the
-real-broker guard is tests/integration/test_transport_guard.py.)"""
+real-broker guard is tests/faults/test_transport_guard.py.)"""
 
 import asyncio
 import struct

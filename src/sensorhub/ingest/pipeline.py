@@ -104,7 +104,12 @@ class IngestPipeline:
         if packet_id is not None:
             code = digest(topic, payload)
             if delivery.dup:
+                self._metrics.redelivered.inc()
                 received = self.receipts.time_of(packet_id, code)
+                if received is not None:
+                    self._metrics.redelivered_known.inc()
+        if delivery.retain:
+            self._metrics.retained.inc()
         if received is None:
             received = datetime.now(UTC)
         result = interpret(topic, payload, received)

@@ -14,7 +14,7 @@ from `mosquitto_pub`, batches made durable every 500 messages or 5 ms, min/media
 The two public variants fell so far behind at 50,000 messages that the broker dropped messages
 beyond its queue limit.
 
-The private uses, all here and each guarded by `tests/integration/test_transport_guard.py`
+The private uses, all here and each guarded by `tests/faults/test_transport_guard.py`
 against the real broker (it fails if a PUBACK leaves before its batch is committed, if a
 redelivery loses the DUP flag, or if reading does not stop at the bound):
 
