@@ -9,7 +9,7 @@ from typing import Any
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
 from sensorhub.ingest.delivery import Delivery
-from sensorhub.plugins.gmqtt_adapter import InflightWindow, LateAcks, broker_receive_maximum
+from sensorhub.plugins.gmqtt_adapter import InflightWindow, LateAcks
 
 
 class Protocol:
@@ -140,9 +140,3 @@ async def test_a_publisher_waits_for_room_in_the_window() -> None:
     window.remove_message_by_mid(1)
     await asyncio.wait_for(waiter, 1)
     assert window.inflight == 1
-
-
-def test_the_brokers_receive_maximum_is_read_from_either_connack_shape() -> None:
-    assert broker_receive_maximum({"receive_maximum": 20}) == 20
-    assert broker_receive_maximum({"receive_maximum": [20]}) == 20
-    assert broker_receive_maximum({}) == 65_535

@@ -24,11 +24,14 @@ redelivery loses the DUP flag, or if reading does not stop at the bound):
    that connection, through `connection._protocol.write_data` (one write per durable batch).
 3. `connection._transport.pause_reading()` / `resume_reading()` stop reading the socket while
    `max_unacknowledged` deliveries wait for their batch. Mosquitto 2.0 stops honouring the
-   client's Receive Maximum after the first PUBACK, so this, not the broker, bounds memory. The
-   bound is exceeded by at most the packets of one socket read (asyncio reads up to 256 KiB).
+   client's Receive Maximum after the first PUBACK, so this, not the broker, bounds memory.
+   gmqtt reads through an asyncio StreamReader that resumes the transport on its own when its
+   buffer drains, so the transport's `resume_reading` is wrapped to ignore that while the bound
+   is held. The bound is exceeded by at most what was already read: the StreamReader's buffer
+   (up to 128 KiB) plus one socket read (up to 256 KiB) of packets.
 
 Public gmqtt API used: `on_message` (QoS 0 deliveries, `properties["dup"]` / `["retain"]`),
-`on_connect`'s CONNACK properties (the broker's Receive Maximum) and the `persistent_storage`
+and the `persistent_storage`
 constructor parameter (`InflightWindow`: outbound QoS 1 publishes waiting for their PUBACK).
 """
 
@@ -118,8 +121,25 @@ class LateAcks:
         self._held += 1
         self.max_held = max(self.max_held, self._held)
         if self._held >= self._bound and self._paused is None and not connection.is_closing():
-            self._paused = connection
-            connection._transport.pause_reading()
+            self._pause(connection)
+
+    def _pause(self, connection: Any) -> None:
+        """Stop reading `connection`'s socket until `_release` brings `held` below the bound.
+
+        gmqtt reads through an asyncio StreamReader, which resumes the transport by itself once
+        its own buffer drains; while we hold the bound that resume is ignored.
+        """
+        self._paused = connection
+        transport = connection._transport
+        if "resume_reading" not in vars(transport):
+            resume = type(transport).resume_reading
+
+            def resume_unless_held() -> None:
+                if self._paused is not connection:
+                    resume(transport)
+
+            transport.resume_reading = resume_unless_held
+        transport.pause_reading()
 
     def _call_accept(self, delivery: Delivery) -> asyncio.Future[None] | None:
         try:
@@ -140,7 +160,7 @@ class LateAcks:
             if self._paused is connection and self._held < self._bound:
                 self._paused = None
                 if not connection.is_closing():
-                    connection._transport.resume_reading()
+                    type(connection._transport).resume_reading(connection._transport)
         if durable.cancelled() or durable.exception() is not None:
             return  # not durable: no acknowledgement, the broker will deliver again
         self._write(connection, mids)
@@ -201,11 +221,3 @@ class InflightWindow(PersistentStorage):  # type: ignore[misc]
         if self._room is not None:
             self._room.set()
             self._room = None
-
-
-def broker_receive_maximum(properties: Any, default: int = 65_535) -> int:
-    """The Receive Maximum of a CONNACK's properties (a value or a list of one), or `default`."""
-    value = properties.get("receive_maximum") if properties else None
-    if isinstance(value, list):
-        value = value[0] if value else None
-    return int(value) if value else default

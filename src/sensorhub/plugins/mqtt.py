@@ -26,7 +26,7 @@ from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
 from sensorhub.config import Settings
 from sensorhub.ingest.delivery import Accept
-from sensorhub.plugins.gmqtt_adapter import InflightWindow, LateAcks, broker_receive_maximum
+from sensorhub.plugins.gmqtt_adapter import InflightWindow, LateAcks
 
 logger = logging.getLogger(__name__)
 
@@ -153,22 +153,32 @@ class MqttPlugin:
         Raises:
             ConnectionError: not connected to the broker.
         """
-        if qos > 0:
-            await self._window.wait_room(self._publish_limit)
-        if not self.connected:
-            raise ConnectionError("not connected to the MQTT broker")
+        while True:
+            if qos > 0:
+                await self._window.wait_room(self._publish_limit)
+            if not self.connected:
+                raise ConnectionError("not connected to the MQTT broker")
+            try:
+                self._client.publish(topic, payload, qos=qos, retain=retain)
+            except OverflowError:
+                # gmqtt has no packet id left: the broker's Receive Maximum (gmqtt keeps it to
+                # itself) is below our window. Shrink the window to what is in flight and wait.
+                if not self._window.inflight:
+                    raise
+                self._publish_limit = self._window.inflight
+                continue
+            break
         if self._own_publish is not None and self.echoes_own_publishes:
             self._own_publish(topic, payload)
-        self._client.publish(topic, payload, qos=qos, retain=retain)
 
     async def publish_all(
         self, messages: AsyncIterable[tuple[str, bytes]], *, retain: bool = True
     ) -> tuple[int, int]:
         """Publish each (topic, payload) at QoS 1 with flow control; one failure stops nothing.
 
-        At most min(broker's Receive Maximum, PUBLISH_WINDOW) publishes are unacknowledged at a
-        time; returns (published, failed) once every published message was acknowledged or the
-        connection dropped (gmqtt re-sends those after reconnecting).
+        At most as many publishes as the broker's Receive Maximum allows (and PUBLISH_WINDOW)
+        are unacknowledged at a time; returns (published, failed) once every published message
+        was acknowledged or the connection dropped (gmqtt re-sends those after reconnecting).
         """
         published = failed = 0
         async for topic, payload in messages:
@@ -267,7 +277,7 @@ class MqttPlugin:
             self._settings.mqtt_client_id,
             ", ".join(self.subscriptions),
         )
-        self._publish_limit = min(PUBLISH_WINDOW, broker_receive_maximum(properties))
+        self._publish_limit = PUBLISH_WINDOW
         self._connected.set()
         if self._on_connect_hook is not None:
             self._hook_task = asyncio.ensure_future(self._run_connect_hook())
