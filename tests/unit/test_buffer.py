@@ -41,7 +41,12 @@ def reading(n: int) -> Accepted:
 
 
 def make_buffer(
-    store: Store, tmp_path: Path, *, max_size: int = 10, max_age: float = 60
+    store: Store,
+    tmp_path: Path,
+    *,
+    max_size: int = 10,
+    max_age: float = 60,
+    backlog_limit: int = 50_000,
 ) -> IngestBuffer:
     return IngestBuffer(
         store.write,
@@ -49,6 +54,7 @@ def make_buffer(
         Metrics(),
         max_size=max_size,
         max_age=max_age,
+        backlog_limit=backlog_limit,
     )
 
 
@@ -122,7 +128,7 @@ async def test_neither_database_nor_spool_holds_the_acknowledgement(tmp_path: Pa
         assert store.values == [1.0]
 
 
-async def test_a_database_falling_behind_sends_the_backlog_to_the_spool(tmp_path: Path) -> None:
+async def test_a_backlog_past_its_limit_goes_to_the_spool(tmp_path: Path) -> None:
     gate = asyncio.Event()
 
     class SlowStore(Store):
@@ -132,7 +138,7 @@ async def test_a_database_falling_behind_sends_the_backlog_to_the_spool(tmp_path
             await super().write(batch)
 
     store = SlowStore()
-    buffer = make_buffer(store, tmp_path, max_size=5)
+    buffer = make_buffer(store, tmp_path, max_size=5, backlog_limit=100)
     async with buffer.running():
         for n in range(5):
             buffer.add(reading(n))
@@ -145,3 +151,26 @@ async def test_a_database_falling_behind_sends_the_backlog_to_the_spool(tmp_path
         )
     assert sorted(store.values) == sorted(float(n % 50) for n in range(500))
     assert store.batches[0].measurement_count == 5
+
+
+async def test_a_backlog_within_its_limit_goes_straight_to_the_database(tmp_path: Path) -> None:
+    """A healthy database drains a backlog without the spool (issue 14)."""
+    gate = asyncio.Event()
+
+    class SlowStore(Store):
+        async def write(self, batch: Batch) -> None:
+            if not self.batches:
+                await gate.wait()
+            await super().write(batch)
+
+    store = SlowStore()
+    buffer = make_buffer(store, tmp_path, max_size=5, backlog_limit=1000)
+    async with buffer.running():
+        for n in range(5):
+            buffer.add(reading(n))
+        await asyncio.sleep(0)
+        backlog = [buffer.add(reading(n)) for n in range(5, 500)]
+        gate.set()
+        await asyncio.wait_for(backlog[-1], timeout=10)
+    assert buffer._metrics.spooled._value.get() == 0
+    assert [b.messages for b in store.batches] == [5, 495]

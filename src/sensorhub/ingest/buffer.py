@@ -2,14 +2,16 @@
 data is committed to PostgreSQL or fsync'ed to the local spool — only then may it be acknowledged.
 
 One flusher task writes batches in arrival order. A batch goes to the local spool instead of the
-database when the database is unreachable, or when it is too slow: a batch that grew past
-`backlog_limit` messages while the previous write ran means messages arrive faster than they are
-committed, and waiting for the database would let the broker's queue overflow (Mosquitto drops
-beyond `max_queued_messages`). While the spool holds anything, new batches are appended to it too,
-so the database always receives data in order; a replayer task drains the spool oldest first, in
-large merged batches. If neither the database nor the spool can take a batch, the flusher keeps it
-and retries: acknowledgements stop, the broker stops sending (its in-flight window is full), and
-memory stays bounded by that window.
+database only when the database is unreachable, or when the unwritten batch threatens memory: it
+grew past `backlog_limit` messages (default 50,000) while the previous write ran. Under QoS 1
+that does not happen with the default bound on unacknowledged deliveries (MQTT_RECEIVE_MAXIMUM,
+10,000): a healthy database drains a backlog directly, without the cost of spooling every batch
+(issue 14: the old limit, 20 times BUFFER_MAX_SIZE, sent every batch of a backlog through the
+spool). While the spool holds anything, new batches are appended to it too, so the database
+always receives data in order; a replayer task drains the spool oldest first, in large merged
+batches. If neither the database nor the spool can take a batch, the flusher keeps it and
+retries: acknowledgements stop, sensorhub stops reading the broker connection at its bound of
+unacknowledged deliveries, and memory stays bounded.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ BatchWrite = Callable[[Batch], Awaitable[None]]
 
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 REPLAY_BATCH_ROWS = 20_000
-BACKLOG_BATCHES = 20
-"""A batch of more than this many times `max_size` messages means the database is falling behind."""
+BACKLOG_MESSAGES = 50_000
+"""An unwritten batch of more messages than this puts memory at stake: spool it."""
 SPOOLED_BATCH_MIN = 1_000
 """While spooling, flush at least this many messages at a time (one fsync each)."""
 
@@ -51,13 +53,14 @@ class IngestBuffer:
         *,
         max_size: int,
         max_age: float,
+        backlog_limit: int = BACKLOG_MESSAGES,
     ) -> None:
         self._write = write
         self._spool = spool
         self._metrics = metrics
         self._max_size = max_size
         self._max_age = max_age
-        self._backlog_limit = max_size * BACKLOG_BATCHES
+        self._backlog_limit = max(backlog_limit, max_size)
         self._backlogged = False
         self._batch = Batch()
         self._batch_done: asyncio.Future[None] | None = None
