@@ -28,7 +28,10 @@ redelivery loses the DUP flag, or if reading does not stop at the bound):
    gmqtt reads through an asyncio StreamReader that resumes the transport on its own when its
    buffer drains, so the transport's `resume_reading` is wrapped to ignore that while the bound
    is held. The bound is exceeded by at most what was already read: the StreamReader's buffer
-   (up to 128 KiB) plus one socket read (up to 256 KiB) of packets.
+   (up to 128 KiB) plus one socket read (up to 256 KiB) of packets. A socket that is not read
+   does not notice that the broker went away, so while paused the adapter writes a PINGREQ every
+   `PROBE_INTERVAL` seconds (`connection._protocol.send_ping_request()`): the write to a closed
+   peer fails and gmqtt reconnects as usual.
 
 Public gmqtt API used: `on_message` (QoS 0 deliveries, `properties["dup"]` / `["retain"]`),
 and the `persistent_storage`
@@ -49,6 +52,9 @@ from gmqtt.storage import PersistentStorage
 from sensorhub.ingest.delivery import Accept, Delivery
 
 logger = logging.getLogger(__name__)
+
+PROBE_INTERVAL = 1.0
+"""Seconds between PINGREQs while reading is paused (to notice a broker that went away)."""
 
 
 class LateAcks:
@@ -140,6 +146,13 @@ class LateAcks:
 
             transport.resume_reading = resume_unless_held
         transport.pause_reading()
+        asyncio.get_running_loop().call_later(PROBE_INTERVAL, self._probe, connection)
+
+    def _probe(self, connection: Any) -> None:
+        if self._paused is not connection or connection.is_closing():
+            return
+        connection._protocol.send_ping_request()
+        asyncio.get_running_loop().call_later(PROBE_INTERVAL, self._probe, connection)
 
     def _call_accept(self, delivery: Delivery) -> asyncio.Future[None] | None:
         try:
