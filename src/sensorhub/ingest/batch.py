@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sensorhub.db import schema
 from sensorhub.ingest.messages import (
     Accepted,
     LogEntry,
@@ -22,15 +23,17 @@ MeasurementKey = tuple[datetime, str, str, str]
 """(time, module_id, sensor_type, hardware_id): the primary key of a measurement."""
 
 MODULE_FIELDS_TABLE = {
-    MessageKind.SYSTEM: "device_system_status",
-    MessageKind.SYSTEM_CONFIG: "device_system_status",
-    MessageKind.SENSOR_STATUS: "device_system_status",
-    MessageKind.HARDWARE_CONFIG: "device_hardware",
+    MessageKind.SYSTEM: str(schema.device_system_status.name),
+    MessageKind.SYSTEM_CONFIG: str(schema.device_system_status.name),
+    MessageKind.SENSOR_STATUS: str(schema.device_system_status.name),
+    MessageKind.HARDWARE_CONFIG: str(schema.device_hardware.name),
 }
+"""Which table a message kind's module-level fields go to (columns: `db.writes.STATUS_TABLES`)."""
 SENSOR_ROWS_TABLE = {
-    MessageKind.SENSOR_STATUS: "sensor_status",
-    MessageKind.SENSOR_CONFIG: "sensor_config",
+    MessageKind.SENSOR_STATUS: str(schema.sensor_status.name),
+    MessageKind.SENSOR_CONFIG: str(schema.sensor_config.name),
 }
+"""Which table a message kind's per-sensor rows go to."""
 
 
 @dataclass(slots=True)
