@@ -24,6 +24,7 @@ from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.pipeline import IngestPipeline
 from sensorhub.ingest.receipts import Receipts
 from sensorhub.ingest.spool import Spool
+from sensorhub.ingest.spool_record import spooled_receipts
 from sensorhub.jobs import JobBody, PeriodicJob
 from sensorhub.metrics import Metrics
 from sensorhub.modules.devices.configuration import config_payload, config_topic, load_all_configs
@@ -153,7 +154,9 @@ class Runtime:
         )
         self.metrics.buffer_depth.set_function(lambda: buffer.depth)
         self.metrics.spool_bytes.set(spool.size_bytes)
-        receipts = Receipts(await repository.load_receipts())
+        # Spooled batches are newer than any written one: their receipts come first.
+        known = await asyncio.to_thread(spooled_receipts, spool)
+        receipts = Receipts([*known, *await repository.load_receipts()])
         pipeline = IngestPipeline(
             buffer, self.metrics, self.socketio.publish_message, receipts=receipts
         )

@@ -12,6 +12,7 @@ from sensorhub.ingest import spool_record
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.interpret import interpret
 from sensorhub.ingest.messages import Accepted
+from sensorhub.ingest.receipts import Receipts
 from sensorhub.ingest.spool import Spool, SpoolFull
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -151,3 +152,17 @@ def test_spool_write_error_is_reported_as_full(tmp_path: Path) -> None:
     spool._active_file = os.open("/dev/full", os.O_WRONLY)
     with pytest.raises(SpoolFull):
         spool.append(b"data")
+
+
+def test_receipts_of_spooled_batches_are_read_back_newest_first(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=10 << 20)
+    older, newer = Batch(), Batch()
+    older.receipts = [(1, 11, NOW), (2, 22, NOW)]
+    newer.receipts = [(1, 33, NOW + timedelta(seconds=1))]
+    spool.append(spool_record.encode(older))
+    spool.append(spool_record.encode(newer))
+    spool.close()
+    known = Receipts(spool_record.spooled_receipts(Spool(tmp_path, max_bytes=10 << 20)))
+    assert known.time_of(1, 33) == NOW + timedelta(seconds=1)
+    assert known.time_of(1, 11) is None, "packet id 1 was reused: the newer receipt counts"
+    assert known.time_of(2, 22) == NOW

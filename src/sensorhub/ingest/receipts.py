@@ -11,10 +11,10 @@ and the idempotent writes absorb the duplicate.
 Packet identifiers are 16 bit and per MQTT session, so at most 65,535 receipts matter at a time:
 the newest receipt of each packet id is kept in memory, loaded from the database at start-up.
 
-Limits: a batch spooled (database down) carries its receipts in the spool record and writes them
-when replayed; if sensorhub dies after spooling and before the PUBACK, the restarted process does
-not know them until the replay, so a redelivery that arrives first may be stored a second time.
-A shared-subscription rebalance hands a message to another instance as a new packet (DUP=0).
+A batch spooled while the database is down carries its receipts in the spool record; they are
+written when it is replayed, and read from the spool at start-up (sensorhub may have died after
+spooling and before the PUBACK). Not covered: a shared-subscription rebalance hands a message to
+another instance as a new packet (DUP=0).
 """
 
 from __future__ import annotations

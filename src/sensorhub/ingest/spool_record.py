@@ -26,6 +26,8 @@ import msgspec
 
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.messages import LogEntry
+from sensorhub.ingest.receipts import Receipt
+from sensorhub.ingest.spool import Spool
 
 
 class SpoolRecordV1(msgspec.Struct, array_like=True, tag=1, frozen=True):
@@ -66,6 +68,17 @@ def decode(data: bytes) -> Batch:
     if data[:1] == b"{":
         return _decode_unversioned_json(data)
     return _to_batch(_decoder.decode(data))
+
+
+def spooled_receipts(spool: Spool) -> list[Receipt]:
+    """The receipts of every batch in the spool, newest first (read once at start-up, so that a
+    redelivery of a packet whose batch was spooled but not acknowledged keeps its time)."""
+    receipts: list[Receipt] = []
+    for segment in spool.segments():
+        for record in spool.read_segment(segment):
+            receipts.extend(decode(record).receipts)
+    receipts.reverse()
+    return receipts
 
 
 def _to_batch(record: SpoolRecord) -> Batch:
