@@ -71,6 +71,8 @@ class MqttPlugin:
         self._connected = asyncio.Event()
         self._connector: asyncio.Task[None] | None = None
         self._hook_task: asyncio.Task[None] | None = None
+        self._exit = contextlib.AsyncExitStack()
+        self._group = asyncio.TaskGroup()
         self._stopping = False
         self._version = MQTTv50 if mqtt5 else MQTTv311
         self._own_publish = own_publish
@@ -97,7 +99,25 @@ class MqttPlugin:
         return self._acks
 
     async def __aenter__(self) -> Self:
-        await self.start(self._wait)
+        """Connect in the background; wait up to `wait` seconds for the first connection.
+
+        The connector and the on-connect hook run in a TaskGroup that leaving the block ends.
+        """
+        self._exit = contextlib.AsyncExitStack()
+        group = await self._exit.enter_async_context(asyncio.TaskGroup())
+        self._exit.push_async_callback(self._leave)
+        self._group = group
+        self._client = self._make_client()
+        self._connector = group.create_task(self._connect_forever(), name="mqtt-connect")
+        if self._wait:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._connected.wait(), self._wait)
+            if not self.connected:
+                logger.warning(
+                    "broker %s:%d not reachable yet; retrying in the background",
+                    self.host,
+                    self.port,
+                )
         return self
 
     async def __aexit__(
@@ -106,37 +126,20 @@ class MqttPlugin:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self.stop()
-
-    async def start(self, wait: float | None = 10.0) -> None:
-        """Connect in the background; wait up to `wait` seconds for the first connection."""
-        self._client = self._make_client()
-        self._connector = asyncio.create_task(self._connect_forever(), name="mqtt-connect")
-        if wait:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._connected.wait(), wait)
-            if not self.connected:
-                logger.warning(
-                    "broker %s:%d not reachable yet; retrying in the background",
-                    self.host,
-                    self.port,
-                )
+        await self._exit.aclose()
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self._connected.wait(), timeout)
 
-    async def stop(self) -> None:
+    async def _leave(self) -> None:
         """Write the PUBACKs of every batch made durable so far, then leave the broker."""
         if self._acks is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._acks.wait_acknowledged(), ACK_DRAIN_TIMEOUT)
         self._stopping = True
-        if self._connector is not None:
-            self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
-        if self._hook_task is not None:
-            self._hook_task.cancel()
+        for task in (self._connector, self._hook_task):
+            if task is not None:
+                task.cancel()
         if self._client is not None and self._client.is_connected:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._client.disconnect(), 5)
@@ -280,7 +283,11 @@ class MqttPlugin:
         self._publish_limit = PUBLISH_WINDOW
         self._connected.set()
         if self._on_connect_hook is not None:
-            self._hook_task = asyncio.ensure_future(self._run_connect_hook())
+            if self._hook_task is not None:
+                self._hook_task.cancel()  # a new connection starts the hook over
+            self._hook_task = self._group.create_task(
+                self._run_connect_hook(), name="mqtt-on-connect"
+            )
 
     async def _run_connect_hook(self) -> None:
         assert self._on_connect_hook is not None
