@@ -2,7 +2,37 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+
+class IngestCounts(Collector):
+    """The two counters the ingest path moves for every message, as plain integers.
+
+    A Prometheus `Counter.inc()` takes a lock and costs about 0.4 µs; at tens of thousands of
+    messages a second that was 5% of the ingest CPU (issue 14). The pipeline adds to these
+    integers and the registry reads them when scraped, as `sensorhub_messages_received_total`
+    and `sensorhub_messages_accepted_total{kind}`.
+    """
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.accepted: Tally[str] = Tally()
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "sensorhub_messages_received", "MQTT messages received", value=self.received
+        )
+        accepted = CounterMetricFamily(
+            "sensorhub_messages_accepted", "MQTT messages accepted, by kind", labels=["kind"]
+        )
+        for kind, count in sorted(self.accepted.items()):
+            accepted.add_metric([kind], count)
+        yield accepted
 
 
 class Metrics:
@@ -11,10 +41,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.received = Counter("sensorhub_messages_received", "MQTT messages received", registry=r)
-        self.accepted = Counter(
-            "sensorhub_messages_accepted", "MQTT messages accepted, by kind", ["kind"], registry=r
-        )
+        self.counts = IngestCounts()
+        r.register(self.counts)
         self.rejected = Counter(
             "sensorhub_messages_rejected",
             "MQTT messages rejected, by reason",

@@ -244,7 +244,7 @@ async def test_broker_restart_with_messages_in_flight_stores_each_reading_once(
         await lock.execute("LOCK TABLE measurements IN ACCESS EXCLUSIVE MODE")
         async with Publisher(mosquitto.url, f"pub-{module_id}") as publisher:
             total = await publish_all(publisher, module_id, 20)
-        await wait_until(lambda: metrics.received._value.get() >= total, what="all received")
+        await wait_until(lambda: metrics.counts.received >= total, what="all received")
 
         await mosquitto.stop()
         await mosquitto.start()

@@ -76,8 +76,9 @@ class IngestPipeline:
         self._max_qos0 = max_unacknowledged_qos0
         self._rejections = RateLimitedLog()
         # Children of labelled metrics, looked up once: `labels()` costs more than `inc()`.
-        self._received = metrics.received
-        self._accepted = {kind: metrics.accepted.labels(kind.value) for kind in MessageKind}
+        self._counts = metrics.counts
+        for kind in MessageKind:  # every kind shows in /metrics from the start, at 0
+            self._counts.accepted[kind.value] += 0
         self._rejected: dict[str, Counter] = {}
 
     def expect_echo(self, topic: str, payload: bytes) -> None:
@@ -95,7 +96,8 @@ class IngestPipeline:
             None when there is nothing to wait for (rejected, an echo, or QoS 0).
         """
         topic, payload = delivery.topic, delivery.payload
-        self._received.inc()
+        counts = self._counts
+        counts.received += 1
         if self._echoes and self._is_echo(topic, payload):
             return None
         packet_id = delivery.packet_id
@@ -124,7 +126,7 @@ class IngestPipeline:
                 "dropping QoS 0 message: buffer full (database and spool busy)"
             )
             return None
-        self._accepted[result.kind].inc()
+        counts.accepted[result.kind.value] += 1
         if result.clock_corrected:
             self._metrics.clock_corrections.inc()
         # A time that differs from the receive time came from the device (and was kept).
