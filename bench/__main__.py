@@ -12,7 +12,7 @@ from bench.common import Table
 from bench.report import render, save
 
 BENCHMARKS = ["ingest", "ingest_tuned", "latency", "api", "series", "storage", "scale"]
-LONG = ["soak"]
+LONG = ["drain", "live", "soak"]
 
 
 async def latency_tables(quick: bool) -> list[Table]:

@@ -10,6 +10,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sensorhub.config import Settings
 from sensorhub.plugins.db import Database
+from sensorhub.plugins.mqtt import MqttPlugin
+from sensorhub.plugins.socketio import SocketIOPlugin
 from sensorhub.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="SENSORHUB_API_TOKEN, when one is set")
@@ -31,8 +33,19 @@ def get_database(runtime: RuntimeDep) -> Database:
     return runtime.db
 
 
+def get_mqtt(runtime: RuntimeDep) -> MqttPlugin:
+    return runtime.mqtt
+
+
+def get_live(runtime: RuntimeDep) -> SocketIOPlugin:
+    return runtime.socketio
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbDep = Annotated[Database, Depends(get_database)]
+MqttDep = Annotated[MqttPlugin, Depends(get_mqtt)]
+"""The broker connection; `publish` raises ConnectionError while disconnected."""
+LiveDep = Annotated[SocketIOPlugin, Depends(get_live)]
 
 
 def require_write_access(

@@ -2,7 +2,37 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+
+class IngestCounts(Collector):
+    """The two counters the ingest path moves for every message, as plain integers.
+
+    A Prometheus `Counter.inc()` takes a lock and costs about 0.4 µs; at tens of thousands of
+    messages a second that was 5% of the ingest CPU (issue 14). The pipeline adds to these
+    integers and the registry reads them when scraped, as `sensorhub_messages_received_total`
+    and `sensorhub_messages_accepted_total{kind}`.
+    """
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.accepted: Tally[str] = Tally()
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "sensorhub_messages_received", "MQTT messages received", value=self.received
+        )
+        accepted = CounterMetricFamily(
+            "sensorhub_messages_accepted", "MQTT messages accepted, by kind", labels=["kind"]
+        )
+        for kind, count in sorted(self.accepted.items()):
+            accepted.add_metric([kind], count)
+        yield accepted
 
 
 class Metrics:
@@ -11,10 +41,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.received = Counter("sensorhub_messages_received", "MQTT messages received", registry=r)
-        self.accepted = Counter(
-            "sensorhub_messages_accepted", "MQTT messages accepted, by kind", ["kind"], registry=r
-        )
+        self.counts = IngestCounts()
+        r.register(self.counts)
         self.rejected = Counter(
             "sensorhub_messages_rejected",
             "MQTT messages rejected, by reason",
@@ -48,6 +76,21 @@ class Metrics:
         self.nul_stripped = Counter(
             "sensorhub_payloads_nul_stripped",
             "Payloads whose trailing NUL bytes (C-string terminators) were removed",
+            registry=r,
+        )
+        self.redelivered = Counter(
+            "sensorhub_messages_redelivered",
+            "QoS 1 messages the broker delivered again (DUP=1)",
+            registry=r,
+        )
+        self.redelivered_known = Counter(
+            "sensorhub_messages_redelivered_known",
+            "Redelivered messages stored at the receive time recorded for their first delivery",
+            registry=r,
+        )
+        self.retained = Counter(
+            "sensorhub_messages_retained",
+            "Retained messages delivered on (re)subscription; they never move last_seen",
             registry=r,
         )
         self.db_write_errors = Counter(

@@ -1,24 +1,36 @@
-"""The running parts of one sensorhub instance, started and stopped in dependency order."""
+"""The running parts of one sensorhub instance, composed as async context managers.
+
+`Runtime.start` enters each component on one `contextlib.AsyncExitStack`, in dependency order;
+`Runtime.stop` (or a failed start) leaves them in reverse order. That order makes shutdown
+lossless: the ingest buffer flushes and its background tasks end first, then the MQTT connection
+waits until the PUBACKs of every durable batch are written, then disconnects; the database and
+the embedded services stop last. Routes reach the components through typed dependencies
+(`sensorhub.deps`: `DbDep`, `MqttDep`, `LiveDep`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
+from sensorhub.broker_url import redact_broker_url
 from sensorhub.config import Settings
 from sensorhub.db.migrate import migrate
 from sensorhub.db.retention import storage_jobs
+from sensorhub.db.urls import redact_database_url
+from sensorhub.db.writes import BatchRepository
 from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.interpret import InterpretRules
 from sensorhub.ingest.pipeline import IngestPipeline
-from sensorhub.ingest.repository import BatchRepository
+from sensorhub.ingest.receipts import Receipts
 from sensorhub.ingest.spool import Spool
+from sensorhub.ingest.spool_record import spooled_receipts
 from sensorhub.jobs import JobBody, PeriodicJob
 from sensorhub.metrics import Metrics
-from sensorhub.modules.devices.configuration import republish_all
+from sensorhub.modules.devices.configuration import desired_configurations
 from sensorhub.modules.system.sampler import sample_metrics
 from sensorhub.plugins.db import Database
 from sensorhub.plugins.embedded import EmbeddedBroker, EmbeddedPostgres
@@ -27,113 +39,174 @@ from sensorhub.plugins.socketio import SocketIOPlugin
 
 logger = logging.getLogger(__name__)
 
-Stop = Callable[[], Awaitable[None]]
 EMBEDDED_BROKER_MAX_AGE = 2.0
 
 
-@dataclass
+@dataclass(frozen=True)
+class Components:
+    """What a started runtime holds; none of it exists before `start`."""
+
+    database: Database
+    database_url: str
+    timescale: bool
+    broker_url: str
+    buffer: IngestBuffer
+    pipeline: IngestPipeline
+    mqtt: MqttPlugin
+    jobs: tuple[PeriodicJob, ...]
+
+
+class NotStarted(RuntimeError):
+    """A component was asked for before `Runtime.start` or after `Runtime.stop`."""
+
+
 class Runtime:
     """Everything the lifespan starts; routes reach it through `request.app.state.runtime`."""
 
-    settings: Settings
-    metrics: Metrics = field(default_factory=Metrics)
-    socketio: SocketIOPlugin | None = None
-    database: Database | None = None
-    mqtt: MqttPlugin | None = None
-    buffer: IngestBuffer | None = None
-    pipeline: IngestPipeline | None = None
-    database_url: str | None = None
-    broker_url: str | None = None
-    timescale: bool = False
-    jobs: list[PeriodicJob] = field(default_factory=list)
-    _stops: list[Stop] = field(default_factory=list)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.socketio = SocketIOPlugin(settings, self.metrics)
+        self._components: Components | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
 
-    def __post_init__(self) -> None:
-        self.socketio = SocketIOPlugin(self.settings, self.metrics)
+    @property
+    def components(self) -> Components:
+        if self._components is None:
+            raise NotStarted("sensorhub is not running")
+        return self._components
 
     @property
     def db(self) -> Database:
-        if self.database is None:
-            raise RuntimeError("database not started")
-        return self.database
+        return self.components.database
+
+    @property
+    def mqtt(self) -> MqttPlugin:
+        return self.components.mqtt
+
+    @property
+    def buffer(self) -> IngestBuffer:
+        return self.components.buffer
+
+    @property
+    def pipeline(self) -> IngestPipeline:
+        return self.components.pipeline
+
+    @property
+    def timescale(self) -> bool:
+        return self.components.timescale
+
+    @property
+    def broker_url(self) -> str:
+        return self.components.broker_url
+
+    @property
+    def jobs(self) -> tuple[PeriodicJob, ...]:
+        return self.components.jobs
 
     async def start(self) -> None:
+        stack = contextlib.AsyncExitStack()
         try:
-            await self._start()
+            self._components = await self._compose(stack)
         except BaseException:
-            await self.stop()
+            await stack.aclose()
             raise
+        self._stack = stack
 
-    async def _start(self) -> None:
+    async def stop(self) -> None:
+        """Leave every component, in reverse order of `start`."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+        self._components = None
+
+    async def _compose(self, stack: contextlib.AsyncExitStack) -> Components:
         settings = self.settings
-        self.database_url = settings.database_url
-        if self.database_url is None:
+        database_url = settings.database_url
+        if database_url is None:
             embedded_pg = EmbeddedPostgres(settings.data_dir)
-            self._stops.append(embedded_pg.stop)
-            self.database_url = await embedded_pg.start()
+            stack.push_async_callback(embedded_pg.stop)
+            database_url = await embedded_pg.start()
         else:
-            logger.info("database: %s", _redact(self.database_url))
-        self.timescale = await migrate(settings, self.database_url)
+            logger.info("database: %s", redact_database_url(database_url))
+        timescale = await migrate(settings, database_url)
+        database = await stack.enter_async_context(Database(database_url))
 
-        self.database = Database(self.database_url)
-        await self.database.start()
-        self._stops.append(self.database.stop)
-
-        assert self.socketio is not None
         await self.socketio.start()
-        self._stops.append(self.socketio.stop)
+        stack.push_async_callback(self.socketio.stop)
 
-        self.broker_url = settings.mqtt_url
-        embedded_broker = self.broker_url is None
-        if self.broker_url is None:
+        broker_url = settings.mqtt_url
+        embedded_broker = broker_url is None
+        if broker_url is None:
             broker = EmbeddedBroker(settings.embedded_mqtt_port)
-            self._stops.append(broker.stop)
-            self.broker_url = await broker.start()
+            stack.push_async_callback(broker.stop)
+            broker_url = await broker.start()
         else:
-            logger.info("broker: %s", _redact(self.broker_url))
+            logger.info("broker: %s", redact_broker_url(broker_url))
 
         spool = Spool(settings.data_dir / "spool", settings.spool_max_bytes)
-        repository = BatchRepository(self.database.pool, track_rollup=not self.timescale)
-        self.buffer = IngestBuffer(
+        repository = BatchRepository(
+            database.pool, track_rollup=not timescale, client_id=settings.mqtt_client_id
+        )
+        buffer = IngestBuffer(
             repository.write,
             spool,
             self.metrics,
             max_size=settings.buffer_max_size,
             max_age=self._flush_age(embedded_broker),
         )
-        self.metrics.buffer_depth.set_function(lambda: self.buffer.depth if self.buffer else 0)
+        self.metrics.buffer_depth.set_function(lambda: buffer.depth)
         self.metrics.spool_bytes.set(spool.size_bytes)
-        self.buffer.start()
-        self._stops.append(self._stop_ingest)
-        self.pipeline = IngestPipeline(
-            self.buffer,
+        # Spooled batches are newer than any written one: their receipts come first.
+        known = await asyncio.to_thread(spooled_receipts, spool)
+        receipts = Receipts([*known, *await repository.load_receipts()])
+        pipeline = IngestPipeline(
+            buffer,
             self.metrics,
             self.socketio.publish_message,
+            receipts=receipts,
             rules=InterpretRules.from_settings(settings),
         )
-        self.mqtt = MqttPlugin(
+
+        async def republish() -> None:
+            await _republish_configurations(database, mqtt)
+
+        mqtt = MqttPlugin(
             settings,
-            self.broker_url,
-            self.pipeline.accept,
-            on_connect=self._republish_configs,
+            broker_url,
+            pipeline.accept,
+            on_connect=republish,
             mqtt5=settings.mqtt_protocol == "5" and not embedded_broker,
+            own_publish=pipeline.expect_echo,
         )
-        await self.mqtt.start()
+        # Left in reverse: the buffer flushes first, then the last PUBACKs go out, then we leave.
+        await stack.enter_async_context(mqtt)
+        await stack.enter_async_context(buffer.running())
 
         if settings.simulate:
-            await self._start_simulator(settings.simulate)
+            await stack.enter_async_context(self._simulator(broker_url, settings.simulate))
 
-        for name, interval, body in self._job_definitions():
-            pool = self.database.pool
-            job = PeriodicJob(name, interval, body, pool, first_delay=min(interval, 5.0))
+        jobs = []
+        for name, interval, body in self._job_definitions(timescale):
+            job = PeriodicJob(name, interval, body, database.pool, first_delay=min(interval, 5.0))
             await job.start()
-            self.jobs.append(job)
-            self._stops.append(job.stop)
+            stack.push_async_callback(job.stop)
+            jobs.append(job)
+        return Components(
+            database=database,
+            database_url=database_url,
+            timescale=timescale,
+            broker_url=broker_url,
+            buffer=buffer,
+            pipeline=pipeline,
+            mqtt=mqtt,
+            jobs=tuple(jobs),
+        )
 
-    def _job_definitions(self) -> list[tuple[str, float, JobBody]]:
+    def _job_definitions(self, timescale: bool) -> list[tuple[str, float, JobBody]]:
         """Background jobs: (name, interval in seconds, body run under the job's advisory lock)."""
         return [
-            *storage_jobs(self.settings, timescale=self.timescale),
+            *storage_jobs(self.settings, timescale=timescale),
             ("metrics-sampler", self.settings.metrics_sample_interval, sample_metrics),
         ]
 
@@ -149,58 +222,38 @@ class Runtime:
             return EMBEDDED_BROKER_MAX_AGE
         return age
 
-    async def _start_simulator(self, modules: int) -> None:
+    @contextlib.asynccontextmanager
+    async def _simulator(self, broker_url: str, modules: int) -> AsyncIterator[None]:
         from sensorhub.simulate import SimulationOptions, run_simulation
 
-        assert self.broker_url is not None
-        options = SimulationOptions(broker_url=self.broker_url, modules=modules)
+        options = SimulationOptions(broker_url=broker_url, modules=modules)
         stop = asyncio.Event()
-        task = asyncio.create_task(run_simulation(options, stop=stop), name="simulator")
-        logger.info("simulating %d modules (sim-001 …) on %s", modules, self.broker_url)
-
-        async def stop_simulator() -> None:
-            stop.set()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, timeout=15)
-
-        self._stops.append(stop_simulator)
-
-    async def _stop_ingest(self) -> None:
-        """Flush everything, let the last acknowledgements go out, then leave the broker."""
-        if self.buffer is not None:
-            await self.buffer.close()
-        if self.mqtt is not None:
-            await asyncio.sleep(0.1)
-            await self.mqtt.stop()
-
-    async def _republish_configs(self) -> None:
-        assert self.mqtt is not None
-        mqtt = self.mqtt
-
-        async def publish(topic: str, payload: bytes) -> None:
-            await mqtt.publish(topic, payload, qos=1, retain=True)
-
-        await republish_all(self.db.pool, publish)
-
-    async def stop(self) -> None:
-        """Stop what started, in reverse order."""
-        stops, self._stops = self._stops, []
-        for stop in reversed(stops):
+        logger.info("simulating %d modules (sim-001 …) on %s", modules, broker_url)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(run_simulation(options, stop=stop), name="simulator")
             try:
-                await stop()
-            except Exception:
-                logger.exception("error while stopping %s", getattr(stop, "__qualname__", stop))
+                yield
+            finally:
+                stop.set()
 
     async def ready(self) -> dict[str, bool]:
-        database = self.database is not None and await self.database.is_ready()
-        broker = self.mqtt is not None and self.mqtt.connected
-        return {"database": database, "broker": broker}
+        components = self._components
+        if components is None:
+            return {"database": False, "broker": False}
+        return {
+            "database": await components.database.is_ready(),
+            "broker": components.mqtt.connected,
+        }
 
 
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest.split("/", 1)[0]:
-        credentials, _, host = rest.partition("@")
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}{sep}{user}:***@{host}"
-    return url
+async def _republish_configurations(database: Database, mqtt: MqttPlugin) -> None:
+    """On every connection: publish each module's desired configuration again, retained, QoS 1
+    (the device shadow's desired side; a module's own report never changes it)."""
+
+    async def messages() -> AsyncIterator[tuple[str, bytes]]:
+        async for _module_id, topic, payload in desired_configurations(database.pool):
+            yield topic, payload
+
+    published, failed = await mqtt.publish_all(messages())
+    if published or failed:
+        logger.info("republished %d module configurations (%d failed)", published, failed)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sensorhub.ingest.delivery import Delivery
 from sensorhub.ingest.interpret import interpret
 from sensorhub.ingest.messages import Rejected
 from tests.faults.helpers import (
@@ -169,7 +170,7 @@ async def test_hostile_input_leaves_the_process_alive_and_good_messages_stored(
             # those go to the pipeline directly, as if a laxer broker had let them through.
             if topic.startswith(b"$") or not await raw.publish(topic, payload):
                 refused_by_broker.append(name)
-                pipeline.accept(topic, payload, 1)
+                pipeline.accept(Delivery(topic, payload, 1, False, False, None))
             good.publish(good_topic, reading(sent_good))
             sent_good += 1
         await good.drain()

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from sensorhub.db.migrate import upgrade_schema
-from sensorhub.modules.devices.configuration import desired_configurations, republish_all
+from sensorhub.modules.devices.configuration import desired_configurations
 from tests.support import Publisher, RunningApp, running_app, wait_until
 
 
@@ -148,14 +148,5 @@ async def test_desired_configurations_pages_through_every_module(database_url: s
             "sensors": {"co2": {"interval": 20}, "temperature": {"interval": 20}}
         }
 
-        sent: list[str] = []
-
-        async def publish(topic: str, payload: bytes) -> None:
-            if topic.startswith("m03/"):
-                raise ValueError("one module failing must not stop the others")
-            sent.append(topic)
-
-        assert await republish_all(pool, publish) == 6
-        assert len(sent) == 6
     finally:
         await pool.close()

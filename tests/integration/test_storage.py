@@ -15,9 +15,9 @@ from sensorhub.db.migrate import downgrade_schema, migrate, upgrade_schema
 from sensorhub.db.retention import apply_retention, storage_jobs
 from sensorhub.db.rollup import refresh_rollup
 from sensorhub.db.storage_stats import storage_report
+from sensorhub.db.writes import write_batch
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.messages import LogEntry, Measurement
-from sensorhub.ingest.repository import write_batch
 from tests.support import RunningApp
 
 HOUR = timedelta(hours=1)

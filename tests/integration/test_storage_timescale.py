@@ -23,8 +23,8 @@ from sensorhub.db.retention import apply_retention
 from sensorhub.db.rollup import refresh_rollup
 from sensorhub.db.storage_stats import storage_report
 from sensorhub.db.urls import with_database
+from sensorhub.db.writes import write_batch
 from sensorhub.ingest.messages import LogEntry
-from sensorhub.ingest.repository import write_batch
 from tests.integration.test_storage import DIRECT, HOURLY, assert_same_aggregates, batch_of, rows
 
 pytestmark = pytest.mark.timescaledb

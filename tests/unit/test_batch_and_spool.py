@@ -8,9 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sensorhub.ingest import spool_record
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.interpret import interpret
 from sensorhub.ingest.messages import Accepted
+from sensorhub.ingest.receipts import Receipts
 from sensorhub.ingest.spool import Spool, SpoolFull
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -59,21 +61,52 @@ def test_merge_is_the_same_as_adding_in_order() -> None:
         (first if index < 2 else second).add(item)
         together.add(item)
     first.merge(second)
-    assert first.to_json() == together.to_json()
+    assert spool_record.encode(first) == spool_record.encode(together)
 
 
 @given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.floats(-40, 85)), max_size=30))
-def test_batch_round_trips_through_json(readings: list[tuple[str, float]]) -> None:
+def test_batch_round_trips_through_the_spool_record(readings: list[tuple[str, float]]) -> None:
     batch = Batch()
     for index, (module, value) in enumerate(readings):
         stamp = (NOW - timedelta(seconds=index)).isoformat()
         batch.add(accepted(f"{module}/temperature", f'{{"value": {value!r}, "time": "{stamp}"}}'))
     batch.add(accepted("a/system/config", '{"ip": "10.0.0.2", "uptimeStart": 1764500000}'))
-    restored = Batch.from_json(batch.to_json())
+    batch.add(accepted("a/logs", "booted"), receipt=(7, 12345, NOW))
+    restored = spool_record.decode(spool_record.encode(batch))
     assert restored.measurements == batch.measurements
     assert restored.module_fields == batch.module_fields
     assert restored.last_seen == batch.last_seen
+    assert restored.logs == batch.logs
+    assert restored.receipts == batch.receipts
     assert restored.messages == batch.messages
+
+
+def test_a_spool_written_by_the_unversioned_json_format_is_still_replayed() -> None:
+    """tests/data/spool_v0 was written by sensorhub before the versioned record (commit 80500e6)."""
+    spool = Spool(Path(__file__).parents[1] / "data" / "spool_v0", max_bytes=1 << 20)
+    segment = spool.oldest_segment()
+    assert segment is not None
+    first, second = (spool_record.decode(r) for r in spool.read_segment(segment))
+    t = datetime(2026, 11, 30, 12, 0, 0, 250000, tzinfo=UTC)
+    assert first.measurements == {
+        (t, "v0-a", "temperature", ""): 20.1,
+        (t, "v0-a", "humidity", "dht22"): 55.5,
+    }
+    assert first.module_fields == {("device_system_status", "v0-a"): {"rssi": -67, "booted_at": t}}
+    assert first.sensor_rows == {
+        ("sensor_config", "v0-a", "co2"): {"interval_s": 30, "model": "scd30"}
+    }
+    assert first.last_seen == {"v0-a": t}
+    assert [(e.module_id, e.level, e.message) for e in first.logs] == [("v0-a", "info", "booted")]
+    assert first.messages == 5 and first.receipts == []
+    assert list(second.measurements.values()) == [415.0]
+
+
+def test_the_current_record_is_versioned_messagepack() -> None:
+    batch = Batch()
+    batch.add(accepted("a/temperature", "20.5"))
+    data = spool_record.encode(batch)
+    assert data[:1] != b"{" and data[1:2] == b"\x01", "an array whose first element is version 1"
 
 
 def test_spool_replays_records_in_order_and_forgets_consumed_segments(tmp_path: Path) -> None:
@@ -119,3 +152,17 @@ def test_spool_write_error_is_reported_as_full(tmp_path: Path) -> None:
     spool._active_file = os.open("/dev/full", os.O_WRONLY)
     with pytest.raises(SpoolFull):
         spool.append(b"data")
+
+
+def test_receipts_of_spooled_batches_are_read_back_newest_first(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=10 << 20)
+    older, newer = Batch(), Batch()
+    older.receipts = [(1, 11, NOW), (2, 22, NOW)]
+    newer.receipts = [(1, 33, NOW + timedelta(seconds=1))]
+    spool.append(spool_record.encode(older))
+    spool.append(spool_record.encode(newer))
+    spool.close()
+    known = Receipts(spool_record.spooled_receipts(Spool(tmp_path, max_bytes=10 << 20)))
+    assert known.time_of(1, 33) == NOW + timedelta(seconds=1)
+    assert known.time_of(1, 11) is None, "packet id 1 was reused: the newer receipt counts"
+    assert known.time_of(2, 22) == NOW

@@ -52,55 +52,59 @@ def reading(n: int) -> Accepted:
 
 
 def make_buffer(
-    store: Store, tmp_path: Path, *, max_size: int = 10, max_age: float = 60
+    store: Store,
+    tmp_path: Path,
+    *,
+    max_size: int = 10,
+    max_age: float = 60,
+    backlog_limit: int = 50_000,
+    metrics: Metrics | None = None,
 ) -> IngestBuffer:
     return IngestBuffer(
         store.write,
         Spool(tmp_path / "spool", 1 << 20),
-        Metrics(),
+        metrics or Metrics(),
         max_size=max_size,
         max_age=max_age,
+        backlog_limit=backlog_limit,
     )
 
 
 async def test_full_buffer_flushes_at_once_and_acknowledges(tmp_path: Path) -> None:
     store = Store()
     buffer = make_buffer(store, tmp_path, max_size=5, max_age=3600)
-    buffer.start()
-    futures = [buffer.add(reading(n)) for n in range(5)]
-    await asyncio.wait_for(asyncio.gather(*futures), timeout=5)
-    assert len(store.batches) == 1 and store.batches[0].measurement_count == 5
-    await buffer.close()
+    async with buffer.running():
+        futures = [buffer.add(reading(n)) for n in range(5)]
+        await asyncio.wait_for(asyncio.gather(*futures), timeout=5)
+        assert len(store.batches) == 1 and store.batches[0].measurement_count == 5
 
 
 async def test_partial_buffer_waits_for_max_age(tmp_path: Path) -> None:
     store = Store()
     buffer = make_buffer(store, tmp_path, max_size=100, max_age=0.2)
-    buffer.start()
-    done = buffer.add(reading(1))
-    await asyncio.sleep(0)
-    assert not done.done(), "must not be acknowledged before it is written"
-    await asyncio.wait_for(done, timeout=5)
-    assert store.values == [1]
-    await buffer.close()
+    async with buffer.running():
+        done = buffer.add(reading(1))
+        await asyncio.sleep(0)
+        assert not done.done(), "must not be acknowledged before it is written"
+        await asyncio.wait_for(done, timeout=5)
+        assert store.values == [1]
 
 
 async def test_outage_spools_acknowledges_and_replays_in_order(tmp_path: Path) -> None:
     store = Store()
     store.down = True
     buffer = make_buffer(store, tmp_path, max_size=3)
-    buffer.start()
-    for n in range(9):
-        await asyncio.wait_for(buffer.add(reading(n)), timeout=5) if n % 3 == 2 else buffer.add(
-            reading(n)
-        )
-    assert store.batches == [], "nothing written while the database is down"
-    assert list((tmp_path / "spool").glob("*.spool")), "batches are on disk"
-    assert not buffer.database_available
+    async with buffer.running():
+        for n in range(9):
+            await asyncio.wait_for(buffer.add(reading(n)), timeout=5) if n % 3 == 2 else buffer.add(
+                reading(n)
+            )
+        assert store.batches == [], "nothing written while the database is down"
+        assert list((tmp_path / "spool").glob("*.spool")), "batches are on disk"
+        assert not buffer.database_available
 
-    store.down = False
-    buffer.add(reading(9))  # arrives while the spool is not empty: must be written after it
-    await buffer.close()
+        store.down = False
+        buffer.add(reading(9))  # arrives while the spool is not empty: must be written after it
     assert store.values == [float(n) for n in range(10)]
     assert not list((tmp_path / "spool").glob("*.spool"))
 
@@ -109,36 +113,33 @@ async def test_spooled_batches_are_replayed_after_a_restart(tmp_path: Path) -> N
     store = Store()
     store.down = True
     first = make_buffer(store, tmp_path, max_size=2)
-    first.start()
-    first.add(reading(1))
-    await asyncio.wait_for(first.add(reading(2)), timeout=5)
+    async with first.running(replay_timeout=0):  # stops before the database is back
+        first.add(reading(1))
+        await asyncio.wait_for(first.add(reading(2)), timeout=5)
     store.down = False
-    first._tasks[1].cancel()  # the process dies before replaying
-    await asyncio.sleep(0)
 
     second = make_buffer(store, tmp_path, max_size=2)
-    second.start()
-    await asyncio.wait_for(store.written.wait(), timeout=10)
-    await second.close()
+    async with second.running():
+        await asyncio.wait_for(store.written.wait(), timeout=10)
     assert store.values == [1.0, 2.0]
 
 
 async def test_neither_database_nor_spool_holds_the_acknowledgement(tmp_path: Path) -> None:
     store = Store()
     store.down = True
-    spool = Spool(tmp_path / "spool", 1)  # nothing fits: disk full
-    buffer = IngestBuffer(store.write, spool, Metrics(), max_size=1, max_age=60)
-    buffer.start()
-    done = buffer.add(reading(1))
-    await store.wait_attempts(2)  # written, refused, spooled, refused, and tried again
-    assert not done.done(), "a message neither stored nor spooled must not be acknowledged"
-    store.down = False
-    await asyncio.wait_for(done, timeout=10)
-    assert store.values == [1.0]
-    await buffer.close()
+    buffer = IngestBuffer(
+        store.write, Spool(tmp_path / "spool", 1), Metrics(), max_size=1, max_age=60
+    )  # nothing fits in the spool: disk full
+    async with buffer.running():
+        done = buffer.add(reading(1))
+        await store.wait_attempts(2)  # written, refused, spooled, refused, and tried again
+        assert not done.done(), "a message neither stored nor spooled must not be acknowledged"
+        store.down = False
+        await asyncio.wait_for(done, timeout=10)
+        assert store.values == [1.0]
 
 
-async def test_a_database_falling_behind_sends_the_backlog_to_the_spool(tmp_path: Path) -> None:
+async def test_a_backlog_past_its_limit_goes_to_the_spool(tmp_path: Path) -> None:
     gate = asyncio.Event()
 
     class SlowStore(Store):
@@ -149,18 +150,39 @@ async def test_a_database_falling_behind_sends_the_backlog_to_the_spool(tmp_path
 
     store = SlowStore()
     metrics = Metrics()
-    buffer = IngestBuffer(
-        store.write, Spool(tmp_path / "spool", 1 << 20), metrics, max_size=5, max_age=60
-    )
-    buffer.start()
-    for n in range(5):
-        buffer.add(reading(n))
-    await asyncio.sleep(0)
-    backlog = [buffer.add(reading(n)) for n in range(5, 500)]
-    gate.set()
-    await asyncio.wait_for(backlog[-1], timeout=10)
-    spooled = metrics.registry.get_sample_value("sensorhub_measurements_spooled_total")
-    assert spooled is not None and spooled >= 495, "the backlog was spooled, not waited for"
-    await buffer.close()
+    buffer = make_buffer(store, tmp_path, max_size=5, backlog_limit=100, metrics=metrics)
+    async with buffer.running():
+        for n in range(5):
+            buffer.add(reading(n))
+        await asyncio.sleep(0)
+        backlog = [buffer.add(reading(n)) for n in range(5, 500)]
+        gate.set()
+        await asyncio.wait_for(backlog[-1], timeout=10)
+        spooled = metrics.registry.get_sample_value("sensorhub_measurements_spooled_total")
+        assert spooled is not None and spooled >= 495, "the backlog was spooled, not waited for"
     assert sorted(store.values) == sorted(float(n % 50) for n in range(500))
     assert store.batches[0].measurement_count == 5
+
+
+async def test_a_backlog_within_its_limit_goes_straight_to_the_database(tmp_path: Path) -> None:
+    """A healthy database drains a backlog without the spool (issue 14)."""
+    gate = asyncio.Event()
+
+    class SlowStore(Store):
+        async def write(self, batch: Batch) -> None:
+            if not self.batches:
+                await gate.wait()
+            await super().write(batch)
+
+    store = SlowStore()
+    metrics = Metrics()
+    buffer = make_buffer(store, tmp_path, max_size=5, backlog_limit=1000, metrics=metrics)
+    async with buffer.running():
+        for n in range(5):
+            buffer.add(reading(n))
+        await asyncio.sleep(0)
+        backlog = [buffer.add(reading(n)) for n in range(5, 500)]
+        gate.set()
+        await asyncio.wait_for(backlog[-1], timeout=10)
+    assert metrics.registry.get_sample_value("sensorhub_measurements_spooled_total") == 0
+    assert [b.messages for b in store.batches] == [5, 495]

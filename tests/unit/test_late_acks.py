@@ -1,4 +1,6 @@
-"""PUBACKs go out once per batch, only when it is durable, only on the connection it came in on."""
+"""PUBACKs go out once per batch, only when it is durable, only on the connection it came in on;
+reading stops at the bound of unacknowledged deliveries. (The gmqtt internals are faked here; the
+real-broker guard is tests/faults/test_transport_guard.py.)"""
 
 import asyncio
 import struct
@@ -6,7 +8,8 @@ from typing import Any
 
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
-from sensorhub.plugins.late_acks import LateAcks
+from sensorhub.ingest.delivery import Delivery
+from sensorhub.plugins.gmqtt_adapter import InflightWindow, LateAcks
 
 
 class Protocol:
@@ -18,9 +21,21 @@ class Protocol:
         self.writes.append(data)
 
 
+class Transport:
+    def __init__(self) -> None:
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+
 class Connection:
     def __init__(self, version: int = MQTTv50) -> None:
         self._protocol = Protocol(version)
+        self._transport = Transport()
         self.closing = False
 
     def is_closing(self) -> bool:
@@ -28,11 +43,12 @@ class Connection:
 
 
 class Client:
-    """Only the two attributes of a gmqtt client that LateAcks uses."""
+    """Only the parts of a gmqtt client that LateAcks uses."""
 
     def __init__(self) -> None:
         self._package_handler = type("Handler", (), {})()
         self._connection = Connection()
+        self.on_message: Any = None
 
 
 def acked_ids(data: bytes, version: int = MQTTv50) -> list[int]:
@@ -40,14 +56,16 @@ def acked_ids(data: bytes, version: int = MQTTv50) -> list[int]:
     return [struct.unpack("!H", data[i + 2 : i + 4])[0] for i in range(0, len(data), size)]
 
 
+def deliver(client: Client, mid: int, payload: bytes = b"21.5", **flags: int) -> None:
+    client._package_handler._handle_qos_1_publish_packet(mid, payload, "m/temperature", flags)
+
+
 async def test_one_write_per_durable_batch() -> None:
-    loop = asyncio.get_running_loop()
-    batch = loop.create_future()
+    batch = asyncio.get_running_loop().create_future()
     client = Client()
-    LateAcks(client, lambda topic, payload, qos: batch)
-    deliver = client._package_handler._handle_qos_1_publish_packet
+    LateAcks(client, lambda delivery: batch, max_unacknowledged=100)
     for mid in (1, 2, 3):
-        deliver(mid, b"21.5", "m/temperature", {})
+        deliver(client, mid)
     assert client._connection._protocol.writes == [], "nothing acknowledged before it is durable"
     batch.set_result(None)
     await asyncio.sleep(0)
@@ -58,8 +76,8 @@ async def test_one_write_per_durable_batch() -> None:
 async def test_rejected_messages_are_acknowledged_at_once_over_mqtt_311() -> None:
     client = Client()
     client._connection = Connection(MQTTv311)
-    LateAcks(client, lambda topic, payload, qos: None)
-    client._package_handler._handle_qos_1_publish_packet(7, b"junk", "m/temperature", {})
+    LateAcks(client, lambda delivery: None, max_unacknowledged=100)
+    deliver(client, 7, b"junk")
     assert [acked_ids(w, MQTTv311) for w in client._connection._protocol.writes] == [[7]]
 
 
@@ -68,14 +86,57 @@ async def test_no_acknowledgement_after_a_reconnect_or_a_failed_batch() -> None:
     first, second = loop.create_future(), loop.create_future()
     batches: list[Any] = [first, second]
     client = Client()
-    LateAcks(client, lambda topic, payload, qos: batches.pop(0))
+    LateAcks(client, lambda delivery: batches.pop(0), max_unacknowledged=100)
     old = client._connection
-    client._package_handler._handle_qos_1_publish_packet(1, b"1", "m/t", {})
+    deliver(client, 1)
     client._connection = Connection()  # reconnected: the broker will deliver mid 1 again
-    client._package_handler._handle_qos_1_publish_packet(2, b"2", "m/t", {})
+    deliver(client, 2)
     first.set_result(None)
     second.set_exception(RuntimeError("not durable"))
     await asyncio.sleep(0)
     assert old._protocol.writes == []
     assert client._connection._protocol.writes == []
     second.exception()  # retrieved
+
+
+async def test_flags_and_packet_id_reach_the_pipeline_for_both_qos() -> None:
+    seen: list[Delivery] = []
+
+    def accept(delivery: Delivery) -> None:
+        seen.append(delivery)
+
+    client = Client()
+    LateAcks(client, accept, max_unacknowledged=100)
+    deliver(client, 9, dup=1, retain=0)
+    client.on_message(client, "m/t", b"1", 0, {"dup": 0, "retain": 1})
+    assert [(d.qos, d.dup, d.retain, d.packet_id) for d in seen] == [
+        (1, True, False, 9),
+        (0, False, True, None),
+    ]
+
+
+async def test_reading_stops_at_the_bound_and_resumes_below_it() -> None:
+    batch = asyncio.get_running_loop().create_future()
+    client = Client()
+    acks = LateAcks(client, lambda delivery: batch, max_unacknowledged=3)
+    transport = client._connection._transport
+    deliver(client, 1)
+    deliver(client, 2)
+    assert transport.reading
+    deliver(client, 3)
+    assert not transport.reading and acks.held == 3
+    batch.set_result(None)
+    await acks.wait_acknowledged()
+    assert transport.reading and acks.held == 0
+
+
+async def test_a_publisher_waits_for_room_in_the_window() -> None:
+    window = InflightWindow()
+    window.push_message(1, b"p1")
+    window.push_message(2, b"p2")
+    waiter = asyncio.create_task(window.wait_room(2))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    window.remove_message_by_mid(1)
+    await asyncio.wait_for(waiter, 1)
+    assert window.inflight == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Boolean,
     Column,
@@ -133,6 +134,29 @@ device_logs = Table(
     Column("message", Text, nullable=False),
     Index("ix_device_logs_module_time", "module_id", "time"),
     Index("ix_device_logs_time", "time"),  # /api/logs, newest first (migration 0007)
+)
+
+# A log line's natural key (migration 0005_b): a redelivered line is absorbed, not stored twice.
+Index(
+    "ux_device_logs_natural_key",
+    device_logs.c.module_id,
+    device_logs.c.time,
+    device_logs.c.level,
+    func.md5(device_logs.c.message),
+    unique=True,
+)
+
+# Receive times given to QoS 1 packets, one row per written batch (sensorhub.ingest.receipts).
+ingest_receipts = Table(
+    "ingest_receipts",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("client_id", Text, nullable=False),
+    _timestamp("written_at", nullable=False),
+    Column("packet_ids", ARRAY(Integer), nullable=False),
+    Column("digests", ARRAY(BigInteger), nullable=False),
+    Column("times", ARRAY(DateTime(timezone=True)), nullable=False),
+    Index("ix_ingest_receipts_client_id_id", "client_id", "id"),
 )
 
 # Plain PostgreSQL only (migration 0002); on TimescaleDB `measurements_hourly` is a continuous

@@ -1,12 +1,15 @@
-"""A batch: what one flush writes, with duplicates collapsed and status updates coalesced."""
+"""A batch: what one flush writes, with duplicates collapsed and status updates coalesced.
+
+Its on-disk form (the spool record) is in sensorhub.ingest.spool_record.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sensorhub.db import schema
 from sensorhub.ingest.messages import (
     Accepted,
     LogEntry,
@@ -14,20 +17,23 @@ from sensorhub.ingest.messages import (
     MessageKind,
     StatusUpdate,
 )
+from sensorhub.ingest.receipts import Receipt
 
 MeasurementKey = tuple[datetime, str, str, str]
 """(time, module_id, sensor_type, hardware_id): the primary key of a measurement."""
 
 MODULE_FIELDS_TABLE = {
-    MessageKind.SYSTEM: "device_system_status",
-    MessageKind.SYSTEM_CONFIG: "device_system_status",
-    MessageKind.SENSOR_STATUS: "device_system_status",
-    MessageKind.HARDWARE_CONFIG: "device_hardware",
+    MessageKind.SYSTEM: str(schema.device_system_status.name),
+    MessageKind.SYSTEM_CONFIG: str(schema.device_system_status.name),
+    MessageKind.SENSOR_STATUS: str(schema.device_system_status.name),
+    MessageKind.HARDWARE_CONFIG: str(schema.device_hardware.name),
 }
+"""Which table a message kind's module-level fields go to (columns: `db.writes.STATUS_TABLES`)."""
 SENSOR_ROWS_TABLE = {
-    MessageKind.SENSOR_STATUS: "sensor_status",
-    MessageKind.SENSOR_CONFIG: "sensor_config",
+    MessageKind.SENSOR_STATUS: str(schema.sensor_status.name),
+    MessageKind.SENSOR_CONFIG: str(schema.sensor_config.name),
 }
+"""Which table a message kind's per-sensor rows go to."""
 
 
 @dataclass(slots=True)
@@ -39,6 +45,7 @@ class Batch:
     sensor_rows: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     last_seen: dict[str, datetime] = field(default_factory=dict)
     logs: list[LogEntry] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)
     messages: int = 0
 
     def __len__(self) -> int:
@@ -48,16 +55,34 @@ class Batch:
     def measurement_count(self) -> int:
         return len(self.measurements)
 
-    def add(self, accepted: Accepted) -> None:
+    def add(
+        self,
+        accepted: Accepted,
+        *,
+        retained: bool = False,
+        device_time: bool = True,
+        receipt: Receipt | None = None,
+    ) -> None:
+        """Add one accepted message.
+
+        A `retained` delivery is an old message re-sent because sensorhub subscribed: it does not
+        move `last_seen`, and its measurement or log row is kept only when it carries a device
+        time (a time-less one would be stored again at every connection). `receipt` records the
+        receive time given to a QoS 1 packet (sensorhub.ingest.receipts).
+        """
         self.messages += 1
-        seen = self.last_seen.get(accepted.module_id)
-        if seen is None or accepted.time > seen:
-            self.last_seen[accepted.module_id] = accepted.time
-        if accepted.measurement is not None:
+        if receipt is not None:
+            self.receipts.append(receipt)
+        if not retained:
+            seen = self.last_seen.get(accepted.module_id)
+            if seen is None or accepted.time > seen:
+                self.last_seen[accepted.module_id] = accepted.time
+        rows = device_time or not retained
+        if accepted.measurement is not None and rows:
             self.add_measurement(accepted.measurement)
         if accepted.status is not None:
             self.add_status(accepted.status)
-        if accepted.log is not None:
+        if accepted.log is not None and rows:
             self.logs.append(accepted.log)
 
     def add_measurement(self, measurement: Measurement) -> None:
@@ -94,56 +119,4 @@ class Batch:
             if module_id not in self.last_seen or seen > self.last_seen[module_id]:
                 self.last_seen[module_id] = seen
         self.logs.extend(other.logs)
-
-    def to_json(self) -> bytes:
-        document = {
-            "m": [[t.isoformat(), m, s, h, v] for (t, m, s, h), v in self.measurements.items()],
-            "f": [
-                [table, module, _jsonable(fields)]
-                for (table, module), fields in self.module_fields.items()
-            ],
-            "r": [
-                [table, module, sensor, values]
-                for (table, module, sensor), values in self.sensor_rows.items()
-            ],
-            "s": {module: seen.isoformat() for module, seen in self.last_seen.items()},
-            "l": [[e.time.isoformat(), e.module_id, e.level, e.message] for e in self.logs],
-            "n": self.messages,
-        }
-        return json.dumps(document, separators=(",", ":")).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> Batch:
-        document = json.loads(data)
-        batch = cls(messages=document["n"])
-        for time, module, sensor, hardware, value in document["m"]:
-            batch.measurements[(datetime.fromisoformat(time), module, sensor, hardware)] = value
-        for table, module, fields in document["f"]:
-            batch.module_fields[(table, module)] = _from_jsonable(fields)
-        for table, module, sensor, values in document["r"]:
-            batch.sensor_rows[(table, module, sensor)] = values
-        batch.last_seen = {m: datetime.fromisoformat(t) for m, t in document["s"].items()}
-        batch.logs = [
-            LogEntry(time=datetime.fromisoformat(t), module_id=m, level=lv, message=msg)
-            for t, m, lv, msg in document["l"]
-        ]
-        return batch
-
-
-_DATETIME_TAG = "$dt"
-
-
-def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
-    return {
-        name: {_DATETIME_TAG: value.isoformat()} if isinstance(value, datetime) else value
-        for name, value in fields.items()
-    }
-
-
-def _from_jsonable(fields: dict[str, Any]) -> dict[str, Any]:
-    return {
-        name: datetime.fromisoformat(value[_DATETIME_TAG])
-        if isinstance(value, dict) and _DATETIME_TAG in value
-        else value
-        for name, value in fields.items()
-    }
+        self.receipts.extend(other.receipts)

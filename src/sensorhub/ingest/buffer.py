@@ -2,14 +2,16 @@
 data is committed to PostgreSQL or fsync'ed to the local spool — only then may it be acknowledged.
 
 One flusher task writes batches in arrival order. A batch goes to the local spool instead of the
-database when the database is unreachable, or when it is too slow: a batch that grew past
-`backlog_limit` messages while the previous write ran means messages arrive faster than they are
-committed, and waiting for the database would let the broker's queue overflow (Mosquitto drops
-beyond `max_queued_messages`). While the spool holds anything, new batches are appended to it too,
-so the database always receives data in order; a replayer task drains the spool oldest first, in
-large merged batches. If neither the database nor the spool can take a batch, the flusher keeps it
-and retries: acknowledgements stop, the broker stops sending (its in-flight window is full), and
-memory stays bounded by that window.
+database only when the database is unreachable, or when the unwritten batch threatens memory: it
+grew past `backlog_limit` messages (default 50,000) while the previous write ran. Under QoS 1
+that does not happen with the default bound on unacknowledged deliveries (MQTT_RECEIVE_MAXIMUM,
+10,000): a healthy database drains a backlog directly, without the cost of spooling every batch
+(issue 14: the old limit, 20 times BUFFER_MAX_SIZE, sent every batch of a backlog through the
+spool). While the spool holds anything, new batches are appended to it too, so the database
+always receives data in order; a replayer task drains the spool oldest first, in large merged
+batches. If neither the database nor the spool can take a batch, the flusher keeps it and
+retries: acknowledgements stop, sensorhub stops reading the broker connection at its bound of
+unacknowledged deliveries, and memory stays bounded.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Self
 
+from sensorhub.ingest import spool_record
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.messages import Accepted
+from sensorhub.ingest.receipts import Receipt
 from sensorhub.ingest.spool import Spool, SpoolFull
 from sensorhub.metrics import Metrics
 
@@ -31,8 +36,8 @@ BatchWrite = Callable[[Batch], Awaitable[None]]
 
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 REPLAY_BATCH_ROWS = 20_000
-BACKLOG_BATCHES = 20
-"""A batch of more than this many times `max_size` messages means the database is falling behind."""
+BACKLOG_MESSAGES = 50_000
+"""An unwritten batch of more messages than this puts memory at stake: spool it."""
 SPOOLED_BATCH_MIN = 1_000
 """While spooling, flush at least this many messages at a time (one fsync each)."""
 
@@ -48,13 +53,14 @@ class IngestBuffer:
         *,
         max_size: int,
         max_age: float,
+        backlog_limit: int = BACKLOG_MESSAGES,
     ) -> None:
         self._write = write
         self._spool = spool
         self._metrics = metrics
         self._max_size = max_size
         self._max_age = max_age
-        self._backlog_limit = max_size * BACKLOG_BATCHES
+        self._backlog_limit = max(backlog_limit, max_size)
         self._backlogged = False
         self._batch = Batch()
         self._batch_done: asyncio.Future[None] | None = None
@@ -62,44 +68,50 @@ class IngestBuffer:
         self._wake = asyncio.Event()
         self._replay_now = asyncio.Event()
         self._closing = False
-        self._tasks: list[asyncio.Task[None]] = []
         self.database_available = True
 
     @property
     def depth(self) -> int:
         return len(self._batch)
 
-    def add(self, accepted: Accepted) -> asyncio.Future[None]:
-        """Queue a message; the returned future completes when its data is durable."""
+    def add(
+        self,
+        accepted: Accepted,
+        *,
+        retained: bool = False,
+        device_time: bool = True,
+        receipt: Receipt | None = None,
+    ) -> asyncio.Future[None]:
+        """Queue a message (see `Batch.add`); the returned future completes when it is durable."""
         if self._batch_done is None:
             self._batch_done = asyncio.get_running_loop().create_future()
             self._oldest = time.monotonic()
             self._wake.set()
-        self._batch.add(accepted)
+        self._batch.add(accepted, retained=retained, device_time=device_time, receipt=receipt)
         if len(self._batch) >= self._flush_size:
             self._wake.set()
         return self._batch_done
 
-    def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._flush_loop(), name="ingest-flusher"),
-            asyncio.create_task(self._replay_loop(), name="ingest-replayer"),
-        ]
+    @contextlib.asynccontextmanager
+    async def running(self, replay_timeout: float = 10.0) -> AsyncIterator[Self]:
+        """Run the flusher and the replayer (in a TaskGroup) for the duration of the block.
 
-    async def close(self, replay_timeout: float = 10.0) -> None:
-        """Flush what is buffered, try to replay the spool for a while, then stop."""
-        self._closing = True
-        self._wake.set()
-        flusher, replayer = self._tasks or (None, None)
-        if flusher is not None:
-            await flusher
-        if replayer is not None:
-            self._replay_now.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wait_spool_drained(), timeout=replay_timeout)
-            replayer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await replayer
+        Leaving the block flushes what is buffered (every future completes or the block does not
+        end), tries to replay the spool for up to `replay_timeout` seconds, then stops.
+        """
+        async with asyncio.TaskGroup() as group:
+            flusher = group.create_task(self._flush_loop(), name="ingest-flusher")
+            replayer = group.create_task(self._replay_loop(), name="ingest-replayer")
+            try:
+                yield self
+            finally:
+                self._closing = True
+                self._wake.set()
+                await flusher
+                self._replay_now.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wait_spool_drained(), timeout=replay_timeout)
+                replayer.cancel()
         self._spool.close()
 
     async def _wait_spool_drained(self) -> None:
@@ -144,7 +156,6 @@ class IngestBuffer:
         batch, done = self._batch, self._batch_done
         assert done is not None
         self._batch, self._batch_done, self._oldest = Batch(), None, None
-        self._metrics.buffer_depth.set(0)
         return batch, done
 
     async def _persist(self, batch: Batch) -> None:
@@ -157,7 +168,7 @@ class IngestBuffer:
                 self._metrics.stored.inc(batch.measurement_count)
                 return
             try:
-                self._spool.append(batch.to_json())
+                self._spool.append(spool_record.encode(batch))
             except SpoolFull as error:
                 delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
                 if attempt == 0:
@@ -209,7 +220,7 @@ class IngestBuffer:
             return True
         pending = Batch()
         for record in await asyncio.to_thread(lambda: list(self._spool.read_segment(segment))):
-            pending.merge(Batch.from_json(record))
+            pending.merge(spool_record.decode(record))
             if pending.measurement_count >= REPLAY_BATCH_ROWS:
                 if not await self._replay(pending):
                     return False

@@ -1,4 +1,15 @@
-"""One received message: interpret → count → broadcast → buffer; acknowledge once durable."""
+"""One delivery from the broker: interpret → count → buffer → broadcast; acknowledge once durable.
+
+`IngestPipeline.accept` is the single entry for QoS 0 and QoS 1 deliveries. Besides interpreting,
+it applies the rules that depend on how a message was delivered (docs/architecture.md):
+
+- the echo of a configuration sensorhub published itself is dropped (No Local cannot apply over
+  MQTT 3.1.1 or on `$share` subscriptions);
+- a redelivery (DUP=1) of a packet whose receive time is on record (`Receipts`) is given that
+  same receive time again, so a reading without a device time lands on the same row;
+- a retained delivery never counts as the module being alive and never adds a measurement or log
+  row without a device time (it is an old message, re-sent because we subscribed).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +22,17 @@ from datetime import UTC, datetime
 from prometheus_client import Counter
 
 from sensorhub.ingest.buffer import IngestBuffer
+from sensorhub.ingest.delivery import Delivery
 from sensorhub.ingest.interpret import InterpretRules, interpret
 from sensorhub.ingest.messages import Accepted, MessageKind, Rejected
+from sensorhub.ingest.receipts import Receipts, digest
 from sensorhub.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
 LiveSink = Callable[[Accepted], None]
 OVERLOAD = "overload"
+MAX_EXPECTED_ECHOES = 10_000
 
 
 class RateLimitedLog:
@@ -52,48 +66,98 @@ class IngestPipeline:
         live: LiveSink | None = None,
         *,
         max_unacknowledged_qos0: int = 50_000,
+        receipts: Receipts | None = None,
         rules: InterpretRules | None = None,
     ) -> None:
         self._rules = rules or InterpretRules()
         self._buffer = buffer
+        self.receipts = receipts if receipts is not None else Receipts()
+        self._echoes: dict[tuple[str, bytes], int] = {}
         self._metrics = metrics
         self._live = live
         self._max_qos0 = max_unacknowledged_qos0
         self._rejections = RateLimitedLog()
         self._ignored_log = RateLimitedLog()
-        # Children of labelled metrics, looked up once: `labels()` costs more than `inc()`.
-        self._received = metrics.received
-        self._accepted = {kind: metrics.accepted.labels(kind.value) for kind in MessageKind}
+        self._counts = metrics.counts  # plain integers: cheaper per message than Counter.inc()
+        for kind in MessageKind:  # every kind shows in /metrics from the start, at 0
+            self._counts.accepted[kind.value] += 0
         self._rejected: dict[str, Counter] = {}
 
-    def accept(self, topic: str | bytes, payload: bytes, qos: int) -> asyncio.Future[None] | None:
-        """Process one message without waiting.
+    def expect_echo(self, topic: str, payload: bytes) -> None:
+        """sensorhub is publishing (topic, payload) itself: drop the copy the broker sends back."""
+        key = (topic, payload)
+        self._echoes[key] = self._echoes.get(key, 0) + 1
+        if len(self._echoes) > MAX_EXPECTED_ECHOES:
+            del self._echoes[next(iter(self._echoes))]
+
+    def accept(self, delivery: Delivery) -> asyncio.Future[None] | None:
+        """Process one delivery without waiting.
 
         Returns:
             The future that completes once the message's data is durable (acknowledge then), or
-            None when there is nothing to wait for (rejected, or QoS 0).
+            None when there is nothing to wait for (rejected, an echo, or QoS 0).
         """
-        self._received.inc()
-        result = interpret(topic, payload, datetime.now(UTC), self._rules)
+        topic, payload = delivery.topic, delivery.payload
+        counts = self._counts
+        counts.received += 1
+        if self._echoes and self._is_echo(topic, payload):
+            return None
+        packet_id = delivery.packet_id
+        received: datetime | None = None
+        code = 0
+        if packet_id is not None:
+            code = digest(topic, payload)
+            if delivery.dup:
+                self._metrics.redelivered.inc()
+                received = self.receipts.time_of(packet_id, code)
+                if received is not None:
+                    self._metrics.redelivered_known.inc()
+        if delivery.retain:
+            self._metrics.retained.inc()
+        if received is None:
+            received = datetime.now(UTC)
+        result = interpret(topic, payload, received, self._rules)
         if isinstance(result, Rejected):
             self._reject(result.reason.value)
             self._rejections.warning("rejected %s: %s", result.reason.value, result.detail)
             return None
+        qos = delivery.qos
         if qos == 0 and self._buffer.depth >= self._max_qos0:
             self._reject(OVERLOAD)
             self._rejections.warning(
                 "dropping QoS 0 message: buffer full (database and spool busy)"
             )
             return None
-        self._accepted[result.kind].inc()
+        counts.accepted[result.kind.value] += 1
         if result.clock_corrected:
             self._metrics.clock_corrections.inc()
         if result.ignored_fields or result.nul_stripped:
             self._count_repairs(result)
-        durable = self._buffer.add(result)
-        if self._live is not None:
+        receipt = None
+        if packet_id is not None:
+            receipt = (packet_id, code, received)
+            self.receipts.note(packet_id, code, received)
+        durable = self._buffer.add(
+            result, retained=delivery.retain, device_time=result.device_time, receipt=receipt
+        )
+        if self._live is not None and not delivery.retain:
             self._live(result)
         return durable if qos > 0 else None
+
+    def _is_echo(self, topic: str | bytes, payload: bytes) -> bool:
+        """Drop the echo of a configuration sensorhub published itself: stored already, and a
+        late echo must not bring back a module deleted in the meantime."""
+        if not isinstance(topic, str):
+            return False
+        key = (topic, payload)
+        pending = self._echoes.get(key, 0)
+        if not pending:
+            return False
+        if pending == 1:
+            del self._echoes[key]
+        else:
+            self._echoes[key] = pending - 1
+        return True
 
     def _reject(self, reason: str) -> None:
         counter = self._rejected.get(reason)

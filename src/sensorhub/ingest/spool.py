@@ -68,6 +68,10 @@ class Spool:
         if position + len(frame) >= SEGMENT_BYTES:
             self._close_active()
 
+    def segments(self) -> list[Path]:
+        """The segment files, oldest first."""
+        return list(self._segments)
+
     def oldest_segment(self) -> Path | None:
         """The oldest segment, closed for writing first so that it can be consumed whole."""
         if not self._segments:

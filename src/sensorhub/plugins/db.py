@@ -1,14 +1,13 @@
-"""The database plugin: an asyncpg pool for raw SQL and a SQLAlchemy engine for typed queries."""
+"""The database connection: an asyncpg pool, opened and closed as an async context manager."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from types import TracebackType
+from typing import Self
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-
-from sensorhub.db.urls import sqlalchemy_url
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +19,18 @@ class Database:
         self.url = url
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
-        self._engine: AsyncEngine | None = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -28,24 +38,12 @@ class Database:
             raise RuntimeError("database plugin not started")
         return self._pool
 
-    @property
-    def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            raise RuntimeError("database plugin not started")
-        return self._engine
-
     async def start(self) -> None:
         self._pool = await asyncpg.create_pool(
             self.url, min_size=1, max_size=self._pool_size, command_timeout=60
         )
-        self._engine = create_async_engine(
-            sqlalchemy_url(self.url), pool_size=4, max_overflow=4, pool_pre_ping=True
-        )
 
     async def stop(self) -> None:
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:

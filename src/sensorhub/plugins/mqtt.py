@@ -1,8 +1,13 @@
-"""The MQTT plugin: a persistent-session gmqtt connection that acknowledges QoS 1 messages late.
+"""The MQTT connection: a persistent gmqtt session whose deliveries go to the ingest pipeline.
 
-A QoS 1 message's PUBACK goes out only once the ingest pipeline says its data is durable
-(`late_acks.py`). The broker keeps at most `receive_maximum` messages in flight, which bounds
-sensorhub's memory.
+Every delivery, QoS 0 or 1, goes to one function, `accept(Delivery)` (the pipeline's); a QoS 1
+delivery's PUBACK goes out once the future it returned completes, i.e. once its batch is durable
+(`gmqtt_adapter.LateAcks`). At most `MQTT_RECEIVE_MAXIMUM` deliveries are held unacknowledged:
+at that bound sensorhub stops reading the socket (TCP backpressure), since Mosquitto 2.0 stops
+honouring the Receive Maximum it is sent after the first PUBACK.
+
+Use it as an async context manager: entering connects (in the background after `wait` seconds),
+leaving waits for the last acknowledgements, then disconnects.
 """
 
 from __future__ import annotations
@@ -11,15 +16,17 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterable, Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 from gmqtt import Client, Subscription
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
 from sensorhub.config import Settings
-from sensorhub.plugins.late_acks import Accept, LateAcks
+from sensorhub.ingest.delivery import Accept
+from sensorhub.plugins.gmqtt_adapter import InflightWindow, LateAcks
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +35,10 @@ ConnectHook = Callable[[], Awaitable[None]]
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
 MAX_BACKOFF = 30.0
 CONNECT_TIMEOUT = 15.0
-MAX_REMEMBERED_PUBLISHES = 10_000
+ACK_DRAIN_TIMEOUT = 10.0
+PUBLISH_WINDOW = 1_000
+"""At most this many of sensorhub's own QoS 1 publishes in flight (fewer if the broker says so)."""
+OwnPublish = Callable[[str, bytes], None]
 
 
 class MqttPlugin:
@@ -42,6 +52,8 @@ class MqttPlugin:
         on_connect: ConnectHook | None = None,
         *,
         mqtt5: bool = True,
+        own_publish: OwnPublish | None = None,
+        wait: float | None = 10.0,
     ) -> None:
         self._settings = settings
         parts = urlsplit(broker_url)
@@ -59,9 +71,15 @@ class MqttPlugin:
         self._connected = asyncio.Event()
         self._connector: asyncio.Task[None] | None = None
         self._hook_task: asyncio.Task[None] | None = None
+        self._exit = contextlib.AsyncExitStack()
+        self._group = asyncio.TaskGroup()
         self._stopping = False
         self._version = MQTTv50 if mqtt5 else MQTTv311
-        self._own_publishes: dict[tuple[str, bytes], int] = {}
+        self._own_publish = own_publish
+        self._wait = wait
+        self._window = InflightWindow()
+        self._publish_limit = PUBLISH_WINDOW
+        self._acks: LateAcks | None = None
 
     @property
     def connected(self) -> bool:
@@ -73,31 +91,55 @@ class MqttPlugin:
         topics = self._settings.mqtt_topics
         return [f"$share/{group}/{topic}" for topic in topics] if group else list(topics)
 
-    async def start(self, wait: float | None = 10.0) -> None:
-        """Connect in the background; wait up to `wait` seconds for the first connection."""
+    @property
+    def acks(self) -> LateAcks:
+        """The acknowledgement state (held deliveries, high-water mark)."""
+        if self._acks is None:
+            raise RuntimeError("MQTT connection not started")
+        return self._acks
+
+    async def __aenter__(self) -> Self:
+        """Connect in the background; wait up to `wait` seconds for the first connection.
+
+        The connector and the on-connect hook run in a TaskGroup that leaving the block ends.
+        """
+        self._exit = contextlib.AsyncExitStack()
+        group = await self._exit.enter_async_context(asyncio.TaskGroup())
+        self._exit.push_async_callback(self._leave)
+        self._group = group
         self._client = self._make_client()
-        self._connector = asyncio.create_task(self._connect_forever(), name="mqtt-connect")
-        if wait:
+        self._connector = group.create_task(self._connect_forever(), name="mqtt-connect")
+        if self._wait:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._connected.wait(), wait)
+                await asyncio.wait_for(self._connected.wait(), self._wait)
             if not self.connected:
                 logger.warning(
                     "broker %s:%d not reachable yet; retrying in the background",
                     self.host,
                     self.port,
                 )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._exit.aclose()
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self._connected.wait(), timeout)
 
-    async def stop(self) -> None:
+    async def _leave(self) -> None:
+        """Write the PUBACKs of every batch made durable so far, then leave the broker."""
+        if self._acks is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._acks.wait_acknowledged(), ACK_DRAIN_TIMEOUT)
         self._stopping = True
-        if self._connector is not None:
-            self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
-        if self._hook_task is not None:
-            self._hook_task.cancel()
+        for task in (self._connector, self._hook_task):
+            if task is not None:
+                task.cancel()
         if self._client is not None and self._client.is_connected:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._client.disconnect(), 5)
@@ -106,11 +148,53 @@ class MqttPlugin:
     async def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = True
     ) -> None:
-        if not self.connected:
-            raise ConnectionError("not connected to the MQTT broker")
-        if self._echoes_own_publishes:
-            self._remember_own(topic, payload)
-        self._client.publish(topic, payload, qos=qos, retain=retain)
+        """Hand one message to the broker connection (QoS 1 waits for room in the window).
+
+        Returns once the message is written, not once the broker acknowledged it (gmqtt re-sends
+        unacknowledged QoS 1 publishes after a reconnect).
+
+        Raises:
+            ConnectionError: not connected to the broker.
+        """
+        while True:
+            if qos > 0:
+                await self._window.wait_room(self._publish_limit)
+            if not self.connected:
+                raise ConnectionError("not connected to the MQTT broker")
+            try:
+                self._client.publish(topic, payload, qos=qos, retain=retain)
+            except OverflowError:
+                # gmqtt has no packet id left: the broker's Receive Maximum (gmqtt keeps it to
+                # itself) is below our window. Shrink the window to what is in flight and wait.
+                if not self._window.inflight:
+                    raise
+                self._publish_limit = self._window.inflight
+                continue
+            break
+        if self._own_publish is not None and self.echoes_own_publishes:
+            self._own_publish(topic, payload)
+
+    async def publish_all(
+        self, messages: AsyncIterable[tuple[str, bytes]], *, retain: bool = True
+    ) -> tuple[int, int]:
+        """Publish each (topic, payload) at QoS 1 with flow control; one failure stops nothing.
+
+        At most as many publishes as the broker's Receive Maximum allows (and PUBLISH_WINDOW)
+        are unacknowledged at a time; returns (published, failed) once every published message
+        was acknowledged or the connection dropped (gmqtt re-sends those after reconnecting).
+        """
+        published = failed = 0
+        async for topic, payload in messages:
+            try:
+                await self.publish(topic, payload, qos=1, retain=retain)
+            except Exception as error:
+                failed += 1
+                logger.warning("cannot publish %s: %s", topic, _describe(error))
+                continue
+            published += 1
+        while self.connected and self._window.inflight:
+            await self._window.wait_room(1)
+        return published, failed
 
     def _make_client(self) -> Any:
         client = Client(
@@ -118,42 +202,22 @@ class MqttPlugin:
             clean_session=False,
             session_expiry_interval=SESSION_NEVER_EXPIRES,
             receive_maximum=self._settings.mqtt_receive_maximum,
+            persistent_storage=self._window,
         )
         if self._username:
             client.set_auth_credentials(self._username, self._password)
         client.set_config({"reconnect_retries": -1, "reconnect_delay": 2})
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        LateAcks(client, self._accept_unless_own)
+        self._acks = LateAcks(
+            client, self._accept, max_unacknowledged=self._settings.mqtt_receive_maximum
+        )
         return client
 
     @property
-    def _echoes_own_publishes(self) -> bool:
+    def echoes_own_publishes(self) -> bool:
         """No Local keeps our publishes from coming back, but only over MQTT 5 and not on $share."""
         return self._version != MQTTv50 or self._settings.mqtt_shared_group is not None
-
-    def _remember_own(self, topic: str, payload: bytes) -> None:
-        key = (topic, payload)
-        self._own_publishes[key] = self._own_publishes.get(key, 0) + 1
-        if len(self._own_publishes) > MAX_REMEMBERED_PUBLISHES:
-            del self._own_publishes[next(iter(self._own_publishes))]
-
-    def _accept_unless_own(
-        self, topic: str | bytes, payload: bytes, qos: int
-    ) -> asyncio.Future[None] | None:
-        """Drop the echo of a configuration sensorhub published itself: stored already, and a
-        late echo must not bring back a module deleted in the meantime."""
-        if self._own_publishes and isinstance(topic, str):
-            key = (topic, payload)
-            pending = self._own_publishes.get(key, 0)
-            if pending:
-                if pending == 1:
-                    del self._own_publishes[key]
-                else:
-                    self._own_publishes[key] = pending - 1
-                return None
-        return self._accept(topic, payload, qos)
 
     def _ssl_context(self) -> ssl.SSLContext | bool:
         if not self._tls:
@@ -216,9 +280,14 @@ class MqttPlugin:
             self._settings.mqtt_client_id,
             ", ".join(self.subscriptions),
         )
+        self._publish_limit = PUBLISH_WINDOW
         self._connected.set()
         if self._on_connect_hook is not None:
-            self._hook_task = asyncio.ensure_future(self._run_connect_hook())
+            if self._hook_task is not None:
+                self._hook_task.cancel()  # a new connection starts the hook over
+            self._hook_task = self._group.create_task(
+                self._run_connect_hook(), name="mqtt-on-connect"
+            )
 
     async def _run_connect_hook(self) -> None:
         assert self._on_connect_hook is not None
@@ -231,15 +300,6 @@ class MqttPlugin:
         if self._connected.is_set() and not self._stopping:
             logger.warning("disconnected from broker %s:%d; reconnecting", self.host, self.port)
         self._connected.clear()
-
-    def _on_message(
-        self, client: Any, topic: str | bytes, payload: bytes, qos: int, properties: Any
-    ) -> None:
-        """QoS 0 deliveries (QoS 1 ones go through LateAcks)."""
-        try:
-            self._accept_unless_own(topic, payload, qos)
-        except Exception:
-            logger.exception("unexpected error handling a message on %r", topic)
 
 
 def _protocol_refused(error: BaseException) -> bool:

@@ -46,8 +46,6 @@ MAX_PREFERENCES_BYTES = 16_384
 async def _publish(runtime: Runtime, topic: str, payload: bytes, *, retain: bool) -> None:
     """Publish at QoS 1; 503 when the broker is not connected."""
     try:
-        if runtime.mqtt is None:
-            raise ConnectionError("MQTT not started")
         await runtime.mqtt.publish(topic, payload, qos=1, retain=retain)
     except ConnectionError as error:
         logger.warning("not published to %s: %s", topic, error)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,6 @@ import asyncpg
 
 logger = logging.getLogger(__name__)
 
-Publish = Callable[[str, bytes], Awaitable[None]]
 Sensors = dict[str, dict[str, Any]]
 """Sensor key (`co2`, `dht22:temperature`) → `{"interval": seconds, "model": name}`."""
 
@@ -171,23 +170,3 @@ async def desired_configurations(
         if len(rows) < page:
             return
         after = rows[-1]["module_id"]
-
-
-async def republish_all(pool: asyncpg.Pool, publish: Publish) -> int:
-    """Publish every module's desired configuration again; returns how many modules.
-
-    A failure for one module is logged and does not stop the others; losing the broker does.
-    """
-    count = 0
-    async for module_id, topic, payload in desired_configurations(pool):
-        try:
-            await publish(topic, payload)
-        except ConnectionError:
-            raise  # the broker is gone: the next connection republishes everything
-        except Exception as error:
-            logger.warning("could not republish the configuration of %s: %s", module_id, error)
-            continue
-        count += 1
-    if count:
-        logger.info("republished the configuration of %d modules", count)
-    return count

@@ -176,8 +176,6 @@ async def delete_module(module_id: ModuleId, runtime: RuntimeDep) -> ActionResul
         raise NotFoundError(f"module {module_id!r}")
     message = f"module {module_id!r} and all its data deleted"
     try:
-        if runtime.mqtt is None:
-            raise ConnectionError("MQTT not started")
         # An empty retained message removes the retained configuration from the broker.
         await runtime.mqtt.publish(config_topic(module_id), b"", qos=1, retain=True)
     except ConnectionError as error:

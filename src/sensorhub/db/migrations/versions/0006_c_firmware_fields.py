@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_c_firmware_fields"
-down_revision = "0003"
+down_revision = "0005_b_ingest_receipts"
 branch_labels = None
 depends_on = None
 

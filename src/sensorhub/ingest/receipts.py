@@ -1,0 +1,55 @@
+"""Receive times given to QoS 1 packets, so that a redelivery (DUP=1) gets the same time again.
+
+A reading without a device time (a plain number, JSON without `time`, a clock-corrected reading, a
+log line) is stored at the time sensorhub received it. If the broker delivers the packet again —
+after a reconnect, or after sensorhub died between committing the batch and sending its PUBACK —
+a new receive time would make a second row. So each batch's transaction also records, for its
+QoS 1 packets, (packet id, digest of topic and payload, receive time) in `ingest_receipts`
+(sensorhub.db.writes); a redelivery of the same packet id with the same digest reuses the time,
+and the idempotent writes absorb the duplicate.
+
+Packet identifiers are 16 bit and per MQTT session, so at most 65,535 receipts matter at a time:
+the newest receipt of each packet id is kept in memory, loaded from the database at start-up.
+
+A batch spooled while the database is down carries its receipts in the spool record; they are
+written when it is replayed, and read from the spool at start-up (sensorhub may have died after
+spooling and before the PUBACK). Not covered: a shared-subscription rebalance hands a message to
+another instance as a new packet (DUP=0).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from datetime import datetime
+
+Receipt = tuple[int, int, datetime]
+"""(packet id, digest, receive time)."""
+
+
+def digest(topic: str | bytes, payload: bytes) -> int:
+    """CRC-32 of topic and payload: tells a redelivery from a new message that reuses the id."""
+    name = topic.encode() if isinstance(topic, str) else topic
+    return zlib.crc32(payload, zlib.crc32(name))
+
+
+class Receipts:
+    """The newest receive time of each packet id, with the digest of what it carried."""
+
+    def __init__(self, known: Iterable[Receipt] = ()) -> None:
+        self._times: dict[int, tuple[int, datetime]] = {}
+        for packet_id, code, received in known:
+            self._times.setdefault(packet_id, (code, received))
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def note(self, packet_id: int, code: int, received: datetime) -> None:
+        self._times[packet_id] = (code, received)
+
+    def time_of(self, packet_id: int, code: int) -> datetime | None:
+        """The receive time first given to this packet, or None if it was never received."""
+        known = self._times.get(packet_id)
+        if known is None or known[0] != code:
+            return None
+        return known[1]

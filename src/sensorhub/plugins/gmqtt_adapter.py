@@ -1,0 +1,236 @@
+"""The one module that reaches into gmqtt's internals: late, batched PUBACKs and TCP backpressure.
+
+Why gmqtt, and why private parts of it: CPU time of the receiving process per QoS 1 message
+from `mosquitto_pub`, batches made durable every 500 messages or 5 ms, min/median/max of 3 runs
+(docs/architecture.md has the command):
+
+- gmqtt 0.8 with this adapter (one write of all PUBACKs of a durable batch):
+  4.5 / 4.6 / 4.9 µs (50,000 messages);
+- gmqtt 0.8's public late acknowledgement (`optimistic_acknowledgement=False`: a task and a write
+  per message): 18.7 / 18.8 / 19.2 µs (2,000 messages);
+- paho-mqtt 2.1's public manual acknowledgement (`manual_ack_set(True)` + `ack()`, its socket
+  driven from asyncio): 30.7 µs (2,000 messages).
+
+The two public variants fell so far behind at 50,000 messages that the broker dropped messages
+beyond its queue limit.
+
+The private uses, all here and each guarded by `tests/faults/test_transport_guard.py`
+against the real broker (it fails if a PUBACK leaves before its batch is committed, if a
+redelivery loses the DUP flag, or if reading does not stop at the bound):
+
+1. `client._package_handler._handle_qos_1_publish_packet` is replaced (gmqtt 0.8 signature
+   `(mid, payload, topic, properties)`), so that each QoS 1 delivery is accepted synchronously.
+2. `client._connection` tells which connection a delivery came in on; a PUBACK goes out only on
+   that connection, through `connection._protocol.write_data` (one write per durable batch).
+3. `connection._transport.pause_reading()` / `resume_reading()` stop reading the socket while
+   `max_unacknowledged` deliveries wait for their batch. Mosquitto 2.0 stops honouring the
+   client's Receive Maximum after the first PUBACK, so this, not the broker, bounds memory.
+   gmqtt reads through an asyncio StreamReader that resumes the transport on its own when its
+   buffer drains, so the transport's `resume_reading` is wrapped to ignore that while the bound
+   is held. The bound is exceeded by at most what was already read: the StreamReader's buffer
+   (up to 128 KiB) plus one socket read (up to 256 KiB) of packets. A socket that is not read
+   does not notice that the broker went away, so while paused the adapter writes a PINGREQ every
+   `PROBE_INTERVAL` seconds (`connection._protocol.send_ping_request()`): the write to a closed
+   peer fails and gmqtt reconnects as usual.
+
+Public gmqtt API used: `on_message` (QoS 0 deliveries, `properties["dup"]` / `["retain"]`),
+and the `persistent_storage`
+constructor parameter (`InflightWindow`: outbound QoS 1 publishes waiting for their PUBACK).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+from typing import Any
+
+from gmqtt.mqtt.constants import MQTTCommands
+from gmqtt.mqtt.package import CommandWithMidPacket
+from gmqtt.storage import PersistentStorage
+
+from sensorhub.ingest.delivery import Accept, Delivery
+
+logger = logging.getLogger(__name__)
+
+PROBE_INTERVAL = 1.0
+"""Seconds between PINGREQs while reading is paused (to notice a broker that went away)."""
+
+
+class LateAcks:
+    """Takes over a gmqtt client's deliveries: one entry (`accept`) for QoS 0 and QoS 1."""
+
+    def __init__(self, client: Any, accept: Accept, *, max_unacknowledged: int) -> None:
+        self._client = client
+        self._accept = accept
+        self._bound = max_unacknowledged
+        self._waiting: dict[tuple[asyncio.Future[None], Any], list[int]] = {}
+        self._held = 0
+        self._held_on: Any = None
+        self._paused: Any = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.max_held = 0
+        """The most deliveries held unacknowledged at once (for tests and metrics)."""
+        client._package_handler._handle_qos_1_publish_packet = self._on_qos1_publish
+        client.on_message = self._on_message
+
+    @property
+    def held(self) -> int:
+        """QoS 1 deliveries of the current connection waiting for their batch to be durable."""
+        return self._held
+
+    async def wait_acknowledged(self) -> None:
+        """Return once every durable batch's PUBACKs are written (none left waiting)."""
+        await self._idle.wait()
+
+    def _on_message(
+        self, client: Any, topic: str | bytes, payload: bytes, qos: int, properties: Any
+    ) -> int:
+        """QoS 0 deliveries (public gmqtt callback)."""
+        delivery = Delivery(
+            topic,
+            payload,
+            qos,
+            bool(properties.get("retain")),
+            bool(properties.get("dup")),
+            None,
+        )
+        self._call_accept(delivery)
+        return 0
+
+    def _on_qos1_publish(
+        self, mid: int, payload: bytes, topic: str | bytes, properties: Any
+    ) -> None:
+        connection = self._client._connection
+        delivery = Delivery(
+            topic,
+            payload,
+            1,
+            bool(properties.get("retain")),
+            bool(properties.get("dup")),
+            mid,
+        )
+        durable = self._call_accept(delivery)
+        if durable is None or durable.done():
+            self._write(connection, [mid])
+            return
+        if connection is not self._held_on:
+            self._held, self._held_on, self._paused = 0, connection, None
+        key = (durable, connection)
+        mids = self._waiting.get(key)
+        if mids is None:
+            mids = self._waiting[key] = []
+            durable.add_done_callback(partial(self._release, key))
+            self._idle.clear()
+        mids.append(mid)
+        self._held += 1
+        self.max_held = max(self.max_held, self._held)
+        if self._held >= self._bound and self._paused is None and not connection.is_closing():
+            self._pause(connection)
+
+    def _pause(self, connection: Any) -> None:
+        """Stop reading `connection`'s socket until `_release` brings `held` below the bound.
+
+        gmqtt reads through an asyncio StreamReader, which resumes the transport by itself once
+        its own buffer drains; while we hold the bound that resume is ignored.
+        """
+        self._paused = connection
+        transport = connection._transport
+        if "resume_reading" not in vars(transport):
+            resume = type(transport).resume_reading
+
+            def resume_unless_held() -> None:
+                if self._paused is not connection:
+                    resume(transport)
+
+            transport.resume_reading = resume_unless_held
+        transport.pause_reading()
+        asyncio.get_running_loop().call_later(PROBE_INTERVAL, self._probe, connection)
+
+    def _probe(self, connection: Any) -> None:
+        if self._paused is not connection or connection.is_closing():
+            return
+        connection._protocol.send_ping_request()
+        asyncio.get_running_loop().call_later(PROBE_INTERVAL, self._probe, connection)
+
+    def _call_accept(self, delivery: Delivery) -> asyncio.Future[None] | None:
+        try:
+            return self._accept(delivery)
+        except Exception:
+            logger.exception("unexpected error handling a message on %r", delivery.topic)
+            return None
+
+    def _release(
+        self, key: tuple[asyncio.Future[None], Any], durable: asyncio.Future[None]
+    ) -> None:
+        mids = self._waiting.pop(key, [])
+        if not self._waiting:
+            self._idle.set()
+        connection = key[1]
+        if connection is self._held_on:
+            self._held -= len(mids)
+            if self._paused is connection and self._held < self._bound:
+                self._paused = None
+                if not connection.is_closing():
+                    type(connection._transport).resume_reading(connection._transport)
+        if durable.cancelled() or durable.exception() is not None:
+            return  # not durable: no acknowledgement, the broker will deliver again
+        self._write(connection, mids)
+
+    def _write(self, connection: Any, mids: list[int]) -> None:
+        if (
+            connection is None
+            or connection is not self._client._connection
+            or connection.is_closing()
+        ):
+            return
+        protocol = connection._protocol
+        version = protocol.proto_ver
+        data = b"".join(
+            CommandWithMidPacket.build_package(MQTTCommands.PUBACK, mid, False, proto_ver=version)
+            for mid in mids
+        )
+        protocol.write_data(data)
+
+
+class InflightWindow(PersistentStorage):  # type: ignore[misc]
+    """gmqtt's store of outbound QoS 1 publishes, which also lets a publisher wait for room.
+
+    gmqtt keeps a publish here from PUBLISH until its PUBACK (and re-sends what is left after a
+    reconnect); `wait_room(limit)` returns once fewer than `limit` publishes are in flight.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inflight: set[int] = set()
+        self._room: asyncio.Event | None = None
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    def push_message(self, mid: int, raw_package: bytes) -> None:
+        super().push_message(mid, raw_package)
+        self._inflight.add(mid)
+
+    def remove_message_by_mid(self, mid: int) -> None:
+        super().remove_message_by_mid(mid)
+        self._inflight.discard(mid)
+        self._wake()
+
+    def clear(self) -> None:
+        super().clear()
+        self._inflight.clear()
+        self._wake()
+
+    async def wait_room(self, limit: int) -> None:
+        while len(self._inflight) >= limit:
+            if self._room is None:
+                self._room = asyncio.Event()
+            await self._room.wait()
+
+    def _wake(self) -> None:
+        if self._room is not None:
+            self._room.set()
+            self._room = None

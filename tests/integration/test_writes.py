@@ -1,0 +1,67 @@
+"""db/writes.py on a real database: both measurement paths, receipts, the log lines' natural key."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from sensorhub.config import Settings
+from sensorhub.db.migrate import migrate
+from sensorhub.db.writes import COPY_MIN_ROWS, load_receipts, write_batch
+from sensorhub.ingest.batch import Batch
+from sensorhub.ingest.messages import LogEntry, Measurement
+
+T0 = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+def batch_of(count: int, value: float) -> Batch:
+    batch = Batch()
+    for n in range(count):
+        batch.add_measurement(Measurement(T0 + timedelta(seconds=n), "m1", "temp", "", value))
+    return batch
+
+
+async def test_small_and_copied_batches_upsert_alike(database_url: str) -> None:
+    await migrate(Settings(), database_url)
+    connection = await asyncpg.connect(database_url)
+    try:
+        await write_batch(connection, batch_of(10, 1.0))
+        await write_batch(connection, batch_of(COPY_MIN_ROWS + 500, 2.0))  # through COPY
+        await write_batch(connection, batch_of(COPY_MIN_ROWS + 500, 3.0))  # again: upserted
+        rows = await connection.fetch("SELECT value, count(*) FROM measurements GROUP BY value")
+        staged = await connection.fetchval("SELECT count(*) FROM measurements_staging")
+    finally:
+        await connection.close()
+    assert {r["value"]: r["count"] for r in rows} == {3.0: COPY_MIN_ROWS + 500}
+    assert staged == 0, "the staging table empties at commit"
+
+
+async def test_receipts_are_written_with_the_batch_and_read_newest_first(database_url: str) -> None:
+    await migrate(Settings(), database_url)
+    first, second = Batch(), Batch()
+    first.receipts = [(1, 111, T0), (2, 222, T0)]
+    second.receipts = [(1, 333, T0 + timedelta(seconds=1))]
+    connection = await asyncpg.connect(database_url)
+    try:
+        await write_batch(connection, first, client_id="sh-a")
+        await write_batch(connection, second, client_id="sh-a")
+        await write_batch(connection, first, client_id="sh-b")
+        receipts = await load_receipts(connection, "sh-a")
+    finally:
+        await connection.close()
+    assert receipts == [(1, 333, T0 + timedelta(seconds=1)), (1, 111, T0), (2, 222, T0)]
+
+
+async def test_a_log_line_written_twice_is_stored_once(database_url: str) -> None:
+    await migrate(Settings(), database_url)
+    batch = Batch()
+    batch.logs = [LogEntry(T0, "m1", "info", "booted"), LogEntry(T0, "m1", "warn", "booted")]
+    connection = await asyncpg.connect(database_url)
+    try:
+        await write_batch(connection, batch)
+        await write_batch(connection, batch)
+        count = await connection.fetchval("SELECT count(*) FROM device_logs")
+    finally:
+        await connection.close()
+    assert count == 2
