@@ -166,3 +166,14 @@ def test_receipts_of_spooled_batches_are_read_back_newest_first(tmp_path: Path) 
     assert known.time_of(1, 33) == NOW + timedelta(seconds=1)
     assert known.time_of(1, 11) is None, "packet id 1 was reused: the newer receipt counts"
     assert known.time_of(2, 22) == NOW
+
+
+def test_a_retained_sensors_config_is_not_taken_as_the_modules_report() -> None:
+    """The retained copy on `{id}/sensors/config` is the desired configuration sensorhub
+    published itself; only a live report may fill the reported side of the shadow."""
+    batch = Batch()
+    desired = accepted("gh-3/sensors/config", '{"co2": {"interval": 30}}')
+    batch.add(desired, retained=True, device_time=False)
+    assert batch.sensor_rows == {}
+    batch.add(accepted("gh-3/sensors/config", '{"co2": {"interval": 60}}'))
+    assert [values for values in batch.sensor_rows.values()] == [{"interval_s": 60}]

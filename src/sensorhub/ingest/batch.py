@@ -67,8 +67,10 @@ class Batch:
 
         A `retained` delivery is an old message re-sent because sensorhub subscribed: it does not
         move `last_seen`, and its measurement or log row is kept only when it carries a device
-        time (a time-less one would be stored again at every connection). `receipt` records the
-        receive time given to a QoS 1 packet (sensorhub.ingest.receipts).
+        time (a time-less one would be stored again at every connection). A retained
+        `sensors/config` is not a report at all: sensorhub publishes the desired configuration
+        retained on that very topic, so taking it as reported would mark every module in sync.
+        `receipt` records the receive time given to a QoS 1 packet (sensorhub.ingest.receipts).
         """
         self.messages += 1
         if receipt is not None:
@@ -80,7 +82,9 @@ class Batch:
         rows = device_time or not retained
         if accepted.measurement is not None and rows:
             self.add_measurement(accepted.measurement)
-        if accepted.status is not None:
+        if accepted.status is not None and not (
+            retained and accepted.kind is MessageKind.SENSOR_CONFIG
+        ):
             self.add_status(accepted.status)
         if accepted.log is not None and rows:
             self.logs.append(accepted.log)
