@@ -110,12 +110,12 @@ function SensorRow({ device, sensor, hardware, onSaved }: { device: DeviceView; 
           {state}
         </span>
         {sensor.reported && (
-          <small class="muted"> reported {sensor.reported.interval ?? '–'} s {sensor.reported.model ?? ''}</small>
+          <small class="muted"> module: {sensor.reported.interval ?? '–'} s{sensor.reported.model ? ` · ${sensor.reported.model}` : ''}</small>
         )}
       </td>
       <td>
         {hardware ? (
-          <button type="button" disabled={busy} onClick={toggle} aria-pressed={sensor.enabled} title={`start or stop ${hardware} (every sensor of it)`}>
+          <button type="button" disabled={busy} onClick={toggle} class="small" title={`start or stop ${hardware} (every sensor of it)`}>
             {sensor.enabled ? 'Disable' : 'Enable'} {hardware}
           </button>
         ) : (
