@@ -135,10 +135,9 @@ export function applyLive(messages: LiveMessage[]): void {
   batch(() => {
     for (const m of messages) {
       const time = Date.parse(m.time);
-      if (!known.has(m.moduleId)) {
-        refetchSoon(m.moduleId);
-        continue;
-      }
+      // A module not in the list yet (new, or the list is still loading): its readings are kept
+      // all the same, for its card once the refetched list has it and for its module page.
+      if (!known.has(m.moduleId)) refetchSoon(m.moduleId);
       const last = lastSeen.get(m.moduleId);
       if (last && (last.value === null || time > last.value)) last.value = time;
       if (m.kind !== 'measurement' || typeof m.value !== 'number') continue;
