@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -105,22 +107,54 @@ async def test_live_value_changes_on_the_card(
         )
 
 
-async def test_chart_draws_the_points_the_history_api_returns(
+def _series_span(url: str) -> float | None:
+    """Seconds from `from` to `to` of a `/series` request (None for other requests)."""
+    parts = urlsplit(url)
+    if not parts.path.endswith("/series"):
+        return None
+    query = parse_qs(parts.query)
+    start, end = (datetime.fromisoformat(query[k][0]) for k in ("from", "to"))
+    return (end - start).total_seconds()
+
+
+async def test_chart_draws_the_points_the_series_api_returns(
     app: RunningApp, tab: Tab, database_url: str, broker_url: str, module_id: str
 ) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=6)
     async with Publisher(broker_url, f"pub-{module_id}") as publisher:
-        for reading in (20.0, 20.5, 21.0, 21.5, 22.0):
-            publisher.publish(f"{module_id}/temperature", str(reading))
-            await publisher.drain()
+        for minute, reading in enumerate((20.0, 20.5, 21.0, 21.5, 22.0)):
+            moment = (start + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z")
+            publisher.publish(
+                f"{module_id}/temperature", json.dumps({"value": reading, "time": moment})
+            )
+        await publisher.drain()
     await stored(database_url, module_id, 5)
-    history = (await app.http.get(f"/api/modules/{module_id}/history", params={"days": 1})).json()
-    expected = len(history["sensors"]["temperature"])
-    assert expected == 5
-    await tab.page.goto(f"{app.base_url}/modules/{module_id}")
-    await tab.page.get_by_role("button", name="1 h").click()
-    plot = tab.page.locator('.plot[data-series="temperature"]')
-    await expect(plot).to_have_attribute("data-points", str(expected))
+    page = tab.page
+    await page.goto(f"{app.base_url}/modules/{module_id}")
+    plot = page.locator('.plot[data-series="temperature"]')
+    await expect(plot).to_be_visible()  # the default range (24 h) is drawn
+    async with page.expect_response(lambda r: _series_span(r.url) == 3600) as answer:
+        await page.get_by_role("button", name="1 h").click()
+    body = await (await answer.value).json()
+    points = len(body["series"]["temperature"]["t"])
+    assert points == 5  # one reading a minute: one bucket each
+    await expect(plot).to_have_attribute("data-points", str(points))
     await expect(plot.locator("canvas")).to_be_visible()
+    assert tab.errors == []
+
+
+async def test_module_page_value_is_live(
+    app: RunningApp, tab: Tab, broker_url: str, module_id: str
+) -> None:
+    async with Publisher(broker_url, f"pub-{module_id}") as publisher:
+        await report_config(publisher, module_id)
+        await wait_until(lambda: _has_status(app, module_id), what="module known to the API")
+        await tab.page.goto(f"{app.base_url}/modules/{module_id}")
+        current = tab.page.locator('.current[data-sensor="temperature"]')
+        await expect(current).to_have_text(re.compile(r"^21\.0"))
+        await expect(tab.page.locator("[data-connection=live]")).to_be_visible()
+        publisher.publish(f"{module_id}/temperature", "26.5")
+        await expect(current).to_have_text(re.compile(r"^26\.5"), timeout=2_000)
     assert tab.errors == []
 
 
@@ -156,11 +190,20 @@ async def test_configuration_edit_reaches_the_broker_retained(
     )
     try:
         await tab.page.goto(f"{app.base_url}/modules/{module_id}")
+        state = tab.page.locator('tr[data-sensor="temperature"] [data-state]')
+        await expect(state).to_have_text("reported")  # the module's own setting, none desired
         await _edit_interval(tab, "30")
         await expect(tab.page.locator(".notice")).to_contain_text("stored and published")
         config, retained = await _retained_config(broker_url, module_id)
         assert retained
         assert config["sensors"]["temperature"]["interval"] == 30
+        await expect(state).to_have_text("pending")
+        # The module applies it and reports it back: the page shows it applied, live.
+        async with Publisher(broker_url, f"pub-{module_id}") as publisher:
+            sensors = {"temperature": {"interval": 30, "model": "dht22"}}
+            publisher.publish(f"{module_id}/sensors/config", json.dumps({"sensors": sensors}))
+            await publisher.drain()
+        await expect(state).to_have_text("applied")
     finally:
         await _clear_retained(broker_url, module_id)
     assert tab.errors == []
@@ -238,27 +281,18 @@ async def test_page_survives_a_server_restart_and_resubscribes(
     ] == []
 
 
-async def test_zones_group_the_fleet_when_the_server_has_them(
+async def test_zones_group_the_fleet_and_the_module_page_assigns_one(
     app: RunningApp, tab: Tab, database_url: str, broker_url: str, module_id: str
 ) -> None:
-    """Zones come with issue 15; until then the browser is given them (the seed's shapes)."""
     async with Publisher(broker_url, f"pub-{module_id}") as publisher:
         publisher.publish(f"{module_id}/temperature", "21.5")
         await publisher.drain()
     await stored(database_url, module_id, 1)
-    schema = (await app.http.get("/openapi.json")).json()
-    schema["paths"]["/api/zones"] = {"get": {}}
-    schema["paths"]["/api/zones/{id}"] = {"get": {}}
-    zone = {"id": "z1", "name": "Greenhouse north", "description": None, "createdAt": None}
-    devices = [{"moduleId": module_id, "name": None, "moduleType": None}]
+    north = (await app.http.post("/api/zones", json={"name": "Greenhouse north"})).json()
+    south = (await app.http.post("/api/zones", json={"name": "Greenhouse south"})).json()
+    assigned = await app.http.post(f"/api/zones/{north['id']}/devices/{module_id}")
+    assert assigned.status_code == 200
     page = tab.page
-
-    async def fulfil(route, body):  # type: ignore[no-untyped-def]
-        await route.fulfill(json=body)
-
-    await page.route("**/openapi.json", lambda route: fulfil(route, schema))
-    await page.route("**/api/zones", lambda route: fulfil(route, [zone]))
-    await page.route("**/api/zones/z1", lambda route: fulfil(route, {**zone, "devices": devices}))
     await page.goto(app.base_url + "/")
     group = page.get_by_role("region", name="Greenhouse north")
     await expect(group.locator(f'.card[data-module="{module_id}"]')).to_be_visible()
@@ -266,4 +300,58 @@ async def test_zones_group_the_fleet_when_the_server_has_them(
     await expect(card(tab, module_id)).to_be_visible()
     await page.get_by_role("searchbox", name="Filter modules").fill("no-such-module")
     await expect(card(tab, module_id)).to_have_count(0)
+
+    await page.goto(f"{app.base_url}/modules/{module_id}")
+    await page.get_by_role("combobox", name="Zone").select_option(label="Greenhouse south")
+    await expect(page.locator(".notice")).to_have_text("zone updated")
+    zone = (await app.http.get(f"/api/zones/{south['id']}")).json()
+    assert [d["moduleId"] for d in zone["devices"]] == [module_id]
+    await page.get_by_role("link", name="← Fleet").click()
+    group = page.get_by_role("region", name="Greenhouse south")
+    await expect(group.locator(f'.card[data-module="{module_id}"]')).to_be_visible()
+    assert tab.errors == []
+
+
+async def test_disable_button_publishes_to_the_module(
+    app: RunningApp, tab: Tab, database_url: str, broker_url: str, module_id: str
+) -> None:
+    async with Publisher(broker_url, f"pub-{module_id}") as publisher:
+        await report_config(publisher, module_id)
+        publisher.publish(f"{module_id}/dht22/temperature", "21.5")
+        await publisher.drain()
+    await stored(database_url, module_id, 1)
+    async with Publisher(broker_url, f"sub-{module_id}") as subscriber:
+        subscriber.client.subscribe(f"{module_id}/sensors/enable", qos=1)
+        await tab.page.goto(f"{app.base_url}/modules/{module_id}")
+        await tab.page.get_by_role("button", name="Disable dht22").click()
+        topic, payload, _ = await subscriber.received.get()
+    assert topic == f"{module_id}/sensors/enable"
+    assert json.loads(payload) == {"hardware": "dht22", "enabled": False}
+    await expect(tab.page.locator(".notice")).to_contain_text("dht22: disable sent")
+    assert tab.errors == []
+
+
+async def test_logs_page_lists_entries_with_filters_and_histogram(
+    app: RunningApp, tab: Tab, broker_url: str, module_id: str
+) -> None:
+    async with Publisher(broker_url, f"pub-{module_id}") as publisher:
+        await report_config(publisher, module_id)
+    await wait_until(lambda: _has_status(app, module_id), what="module known to the API")
+    body = {"sensors": {"temperature": {"interval": 15}}}
+    try:
+        assert (
+            await app.http.post(f"/api/modules/{module_id}/config", json=body)
+        ).status_code == 200
+        page = tab.page
+        await page.goto(app.base_url + "/logs")
+        rows = page.locator(".log-table tbody tr")
+        await expect(rows.filter(has_text=module_id).first).to_be_visible()
+        bars = page.locator(".histogram .bar:not([data-count='0'])")
+        await expect(bars.first).to_be_visible()
+        await page.get_by_role("combobox", name="Module").select_option(module_id)
+        await expect(rows.filter(has_text=module_id).first).to_be_visible()
+        await page.get_by_role("combobox", name="Level").select_option("fatal")
+        await expect(page.get_by_text("No log entries.")).to_be_visible()
+    finally:
+        await _clear_retained(broker_url, module_id)
     assert tab.errors == []

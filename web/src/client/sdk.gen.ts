@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { ModulesDeleteModuleData, ModulesDeleteModuleErrors, ModulesDeleteModuleResponses, ModulesGetModuleDataData, ModulesGetModuleDataErrors, ModulesGetModuleDataResponses, ModulesGetModuleHistoryData, ModulesGetModuleHistoryErrors, ModulesGetModuleHistoryResponses, ModulesGetModuleStatusData, ModulesGetModuleStatusErrors, ModulesGetModuleStatusResponses, ModulesListModulesData, ModulesListModulesResponses, ModulesUpdateModuleConfigData, ModulesUpdateModuleConfigErrors, ModulesUpdateModuleConfigResponses, SystemGetDbSizeData, SystemGetDbSizeResponses, SystemGetMetricsHistoryData, SystemGetMetricsHistoryErrors, SystemGetMetricsHistoryResponses, SystemGetStorageData, SystemGetStorageResponses, SystemHealthData, SystemHealthResponses, SystemMetricsData, SystemMetricsResponses, SystemReadyData, SystemReadyErrors, SystemReadyResponses } from './types.gen';
+import type { LogsDeleteLogsData, LogsDeleteLogsErrors, LogsDeleteLogsResponses, LogsGetLogsData, LogsGetLogsErrors, LogsGetLogsHistogramData, LogsGetLogsHistogramErrors, LogsGetLogsHistogramResponses, LogsGetLogsResponses, ModulesDeleteModuleData, ModulesDeleteModuleErrors, ModulesDeleteModuleResponses, ModulesEnableHardwareData, ModulesEnableHardwareErrors, ModulesEnableHardwareResponses, ModulesGetModuleConfigData, ModulesGetModuleConfigErrors, ModulesGetModuleConfigResponses, ModulesGetModuleDataData, ModulesGetModuleDataErrors, ModulesGetModuleDataResponses, ModulesGetModuleHistoryData, ModulesGetModuleHistoryErrors, ModulesGetModuleHistoryResponses, ModulesGetModuleSeriesData, ModulesGetModuleSeriesErrors, ModulesGetModuleSeriesResponses, ModulesGetModuleStatusData, ModulesGetModuleStatusErrors, ModulesGetModuleStatusResponses, ModulesGetModuleStorageData, ModulesGetModuleStorageErrors, ModulesGetModuleStorageResponses, ModulesGetModuleTypeManifestData, ModulesGetModuleTypeManifestErrors, ModulesGetModuleTypeManifestResponses, ModulesListModulesData, ModulesListModulesResponses, ModulesListModuleTypesData, ModulesListModuleTypesResponses, ModulesResetSensorData, ModulesResetSensorErrors, ModulesResetSensorResponses, ModulesUpdateModuleConfigData, ModulesUpdateModuleConfigErrors, ModulesUpdateModuleConfigResponses, ModulesUpdatePreferencesData, ModulesUpdatePreferencesErrors, ModulesUpdatePreferencesResponses, SystemGetDbSizeData, SystemGetDbSizeResponses, SystemGetMetricsHistoryData, SystemGetMetricsHistoryErrors, SystemGetMetricsHistoryResponses, SystemGetStorageData, SystemGetStorageResponses, SystemHealthData, SystemHealthResponses, SystemMetricsData, SystemMetricsResponses, SystemReadyData, SystemReadyErrors, SystemReadyResponses, ZonesAssignModuleData, ZonesAssignModuleErrors, ZonesAssignModuleResponses, ZonesCreateZoneData, ZonesCreateZoneErrors, ZonesCreateZoneResponses, ZonesDeleteZoneData, ZonesDeleteZoneErrors, ZonesDeleteZoneResponses, ZonesGetZoneData, ZonesGetZoneErrors, ZonesGetZoneResponses, ZonesListZonesData, ZonesListZonesResponses, ZonesRemoveModuleFromZoneData, ZonesRemoveModuleFromZoneErrors, ZonesRemoveModuleFromZoneResponses, ZonesRemoveModuleZoneData, ZonesRemoveModuleZoneErrors, ZonesRemoveModuleZoneResponses, ZonesUpdateZoneData, ZonesUpdateZoneErrors, ZonesUpdateZoneResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -49,27 +49,91 @@ export const systemGetMetricsHistory = <ThrowOnError extends boolean = false>(op
 export const systemGetStorage = <ThrowOnError extends boolean = false>(options?: Options<SystemGetStorageData, ThrowOnError>) => (options?.client ?? client).get<SystemGetStorageResponses, unknown, ThrowOnError>({ url: '/api/storage', ...options });
 
 /**
+ * Every known module type
+ */
+export const modulesListModuleTypes = <ThrowOnError extends boolean = false>(options?: Options<ModulesListModuleTypesData, ThrowOnError>) => (options?.client ?? client).get<ModulesListModuleTypesResponses, unknown, ThrowOnError>({ url: '/api/modules/types', ...options });
+
+/**
+ * Hardware, sensors and actions of one module type
+ */
+export const modulesGetModuleTypeManifest = <ThrowOnError extends boolean = false>(options: Options<ModulesGetModuleTypeManifestData, ThrowOnError>) => (options.client ?? client).get<ModulesGetModuleTypeManifestResponses, ModulesGetModuleTypeManifestErrors, ThrowOnError>({ url: '/api/modules/types/{module_type}/manifest', ...options });
+
+/**
  * Every known module
+ *
+ * Modules with a status row (seen at least once), as the seed lists them, with more fields.
  */
 export const modulesListModules = <ThrowOnError extends boolean = false>(options?: Options<ModulesListModulesData, ThrowOnError>) => (options?.client ?? client).get<ModulesListModulesResponses, unknown, ThrowOnError>({ url: '/api/modules', ...options });
 
 /**
- * System, hardware, sensor status and configuration of one module
+ * System, hardware, sensor status, configuration, zone and preferences of one module
  */
 export const modulesGetModuleStatus = <ThrowOnError extends boolean = false>(options: Options<ModulesGetModuleStatusData, ThrowOnError>) => (options.client ?? client).get<ModulesGetModuleStatusResponses, ModulesGetModuleStatusErrors, ThrowOnError>({ url: '/api/modules/{module_id}/status', ...options });
 
 /**
- * Readings per sensor type: raw up to 1 day, minute averages to 7 days, hourly beyond
+ * Readings stored for one module, and its configured sensors with their intervals
+ *
+ * Exact counts (proportional to the module's rows); size from the table's bytes per row.
+ *
+ * `activeSensors` lists the configured sensor keys (desired, else reported interval) with the
+ * readings stored under them: a `hardware:type` key counts that hardware's series, a plain
+ * type counts every hardware's.
+ */
+export const modulesGetModuleStorage = <ThrowOnError extends boolean = false>(options: Options<ModulesGetModuleStorageData, ThrowOnError>) => (options.client ?? client).get<ModulesGetModuleStorageResponses, ModulesGetModuleStorageErrors, ThrowOnError>({ url: '/api/modules/{module_id}/storage', ...options });
+
+/**
+ * Delete a module and all its data
+ */
+export const modulesDeleteModule = <ThrowOnError extends boolean = false>(options: Options<ModulesDeleteModuleData, ThrowOnError>) => (options.client ?? client).delete<ModulesDeleteModuleResponses, ModulesDeleteModuleErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/modules/{module_id}',
+    ...options
+});
+
+/**
+ * Readings per `hardware:sensorType` over the whole range (the seed's shape)
+ *
+ * `{"dht22:temperature": [{"time": "...Z", "value": 21.5}, ...]}`, oldest first.
+ *
+ * Raw readings for ranges up to 1 day, 1-minute averages below 7 days, hourly averages from
+ * 7 days on (as the seed's backend). The whole range, never a truncated tail; for charts over
+ * long ranges use `/series`, which bounds the number of points.
  */
 export const modulesGetModuleHistory = <ThrowOnError extends boolean = false>(options: Options<ModulesGetModuleHistoryData, ThrowOnError>) => (options.client ?? client).get<ModulesGetModuleHistoryResponses, ModulesGetModuleHistoryErrors, ThrowOnError>({ url: '/api/modules/{module_id}/history', ...options });
 
 /**
- * Status and history of one module
+ * Status and history of one module (the seed's legacy endpoint)
  */
 export const modulesGetModuleData = <ThrowOnError extends boolean = false>(options: Options<ModulesGetModuleDataData, ThrowOnError>) => (options.client ?? client).get<ModulesGetModuleDataResponses, ModulesGetModuleDataErrors, ThrowOnError>({ url: '/api/modules/{module_id}/data', ...options });
 
 /**
- * Store sensor configuration and publish it, retained, to the module
+ * Chart-resolution series: min, max, mean per bucket over the whole range
+ *
+ * Columnar series per `hardware:sensorType`, times in milliseconds since the epoch.
+ *
+ * Buckets (default): the range is cut into `bucketSeconds`-wide buckets aligned on `from`, at
+ * most `points` of them, and each series gets `{"t", "min", "max", "mean", "count"}` arrays
+ * (buckets without readings are left out). `date_bin` on PostgreSQL, `time_bucket` on
+ * TimescaleDB. Raw (`raw=true`): `{"t", "v"}` arrays of at most `limit` readings in all, by
+ * sensor type then time; `next` is the cursor of the following page, null on the last.
+ */
+export const modulesGetModuleSeries = <ThrowOnError extends boolean = false>(options: Options<ModulesGetModuleSeriesData, ThrowOnError>) => (options.client ?? client).get<ModulesGetModuleSeriesResponses, ModulesGetModuleSeriesErrors, ThrowOnError>({ url: '/api/modules/{module_id}/series', ...options });
+
+/**
+ * Desired and reported configuration of one module, and whether they agree
+ *
+ * Both sides of the device shadow; an unknown module has two empty sides (in sync).
+ */
+export const modulesGetModuleConfig = <ThrowOnError extends boolean = false>(options: Options<ModulesGetModuleConfigData, ThrowOnError>) => (options.client ?? client).get<ModulesGetModuleConfigResponses, ModulesGetModuleConfigErrors, ThrowOnError>({ url: '/api/modules/{module_id}/config', ...options });
+
+/**
+ * Set the desired sensor configuration and publish it, retained, to the module
+ *
+ * Merge into the desired configuration (a field left out keeps its value) and publish it.
+ *
+ * The whole desired configuration `{"sensors": {...}}` goes retained to
+ * `{id}/sensors/config`. A module not seen yet is accepted (the seed's backend upserts): it
+ * gets the configuration when it connects. The module's own reports never change it.
  */
 export const modulesUpdateModuleConfig = <ThrowOnError extends boolean = false>(options: Options<ModulesUpdateModuleConfigData, ThrowOnError>) => (options.client ?? client).post<ModulesUpdateModuleConfigResponses, ModulesUpdateModuleConfigErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -82,10 +146,144 @@ export const modulesUpdateModuleConfig = <ThrowOnError extends boolean = false>(
 });
 
 /**
- * Delete a module and all its data
+ * Ask the module to reset one sensor (`{id}/sensors/reset`)
+ *
+ * Publishes `{"sensor": "co2"}` to `{id}/sensors/reset` (QoS 1, not retained).
  */
-export const modulesDeleteModule = <ThrowOnError extends boolean = false>(options: Options<ModulesDeleteModuleData, ThrowOnError>) => (options.client ?? client).delete<ModulesDeleteModuleResponses, ModulesDeleteModuleErrors, ThrowOnError>({
+export const modulesResetSensor = <ThrowOnError extends boolean = false>(options: Options<ModulesResetSensorData, ThrowOnError>) => (options.client ?? client).post<ModulesResetSensorResponses, ModulesResetSensorErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/modules/{module_id}',
+    url: '/api/modules/{module_id}/reset-sensor',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Start or stop one hardware sensor of the module (`{id}/sensors/enable`)
+ *
+ * Publishes `{"hardware": "dht22", "enabled": false}` to `{id}/sensors/enable` (QoS 1).
+ *
+ * The module keeps the state in its flash and reports `"status": "disabled"` for the
+ * hardware's sensors on `{id}/sensors/status` (the seed's docs/features/sensor-stop.md).
+ */
+export const modulesEnableHardware = <ThrowOnError extends boolean = false>(options: Options<ModulesEnableHardwareData, ThrowOnError>) => (options.client ?? client).post<ModulesEnableHardwareResponses, ModulesEnableHardwareErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/modules/{module_id}/hardware/enable',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Merge dashboard preferences into the module's
+ */
+export const modulesUpdatePreferences = <ThrowOnError extends boolean = false>(options: Options<ModulesUpdatePreferencesData, ThrowOnError>) => (options.client ?? client).patch<ModulesUpdatePreferencesResponses, ModulesUpdatePreferencesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/modules/{module_id}/preferences',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Every zone, oldest first
+ */
+export const zonesListZones = <ThrowOnError extends boolean = false>(options?: Options<ZonesListZonesData, ThrowOnError>) => (options?.client ?? client).get<ZonesListZonesResponses, unknown, ThrowOnError>({ url: '/api/zones', ...options });
+
+/**
+ * Create a zone
+ */
+export const zonesCreateZone = <ThrowOnError extends boolean = false>(options: Options<ZonesCreateZoneData, ThrowOnError>) => (options.client ?? client).post<ZonesCreateZoneResponses, ZonesCreateZoneErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/zones',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a zone; its modules become unassigned
+ */
+export const zonesDeleteZone = <ThrowOnError extends boolean = false>(options: Options<ZonesDeleteZoneData, ThrowOnError>) => (options.client ?? client).delete<ZonesDeleteZoneResponses, ZonesDeleteZoneErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/zones/{zone_id}',
     ...options
 });
+
+/**
+ * One zone with its modules
+ */
+export const zonesGetZone = <ThrowOnError extends boolean = false>(options: Options<ZonesGetZoneData, ThrowOnError>) => (options.client ?? client).get<ZonesGetZoneResponses, ZonesGetZoneErrors, ThrowOnError>({ url: '/api/zones/{zone_id}', ...options });
+
+/**
+ * Rename a zone (and change its description when one is given)
+ */
+export const zonesUpdateZone = <ThrowOnError extends boolean = false>(options: Options<ZonesUpdateZoneData, ThrowOnError>) => (options.client ?? client).put<ZonesUpdateZoneResponses, ZonesUpdateZoneErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/zones/{zone_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Take a module out of this zone
+ */
+export const zonesRemoveModuleFromZone = <ThrowOnError extends boolean = false>(options: Options<ZonesRemoveModuleFromZoneData, ThrowOnError>) => (options.client ?? client).delete<ZonesRemoveModuleFromZoneResponses, ZonesRemoveModuleFromZoneErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/zones/{zone_id}/devices/{module_id}',
+    ...options
+});
+
+/**
+ * Put a module in this zone (out of any other)
+ */
+export const zonesAssignModule = <ThrowOnError extends boolean = false>(options: Options<ZonesAssignModuleData, ThrowOnError>) => (options.client ?? client).post<ZonesAssignModuleResponses, ZonesAssignModuleErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/zones/{zone_id}/devices/{module_id}',
+    ...options
+});
+
+/**
+ * Take a module out of its zone
+ */
+export const zonesRemoveModuleZone = <ThrowOnError extends boolean = false>(options: Options<ZonesRemoveModuleZoneData, ThrowOnError>) => (options.client ?? client).delete<ZonesRemoveModuleZoneResponses, ZonesRemoveModuleZoneErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/modules/{module_id}/zone',
+    ...options
+});
+
+/**
+ * Delete every log entry (activity and module logs)
+ *
+ * Deletes both tables, then records the deletion itself (one entry remains, by design).
+ */
+export const logsDeleteLogs = <ThrowOnError extends boolean = false>(options?: Options<LogsDeleteLogsData, ThrowOnError>) => (options?.client ?? client).delete<LogsDeleteLogsResponses, LogsDeleteLogsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/logs',
+    ...options
+});
+
+/**
+ * Log entries, newest first, filtered and paged
+ *
+ * sensorhub's own events (`activity_log`) and the modules' `{id}/logs` lines together.
+ */
+export const logsGetLogs = <ThrowOnError extends boolean = false>(options?: Options<LogsGetLogsData, ThrowOnError>) => (options?.client ?? client).get<LogsGetLogsResponses, LogsGetLogsErrors, ThrowOnError>({ url: '/api/logs', ...options });
+
+/**
+ * Entries per 10-minute slot and category
+ *
+ * Every slot from `startDate` to `endDate` (default: the last 24 hours), empty ones too.
+ */
+export const logsGetLogsHistogram = <ThrowOnError extends boolean = false>(options?: Options<LogsGetLogsHistogramData, ThrowOnError>) => (options?.client ?? client).get<LogsGetLogsHistogramResponses, LogsGetLogsHistogramErrors, ThrowOnError>({ url: '/api/logs/histogram', ...options });

@@ -5,7 +5,31 @@ export type ClientOptions = {
 };
 
 /**
+ * ActionDef
+ */
+export type ActionDef = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Label
+     */
+    label: string;
+    /**
+     * Icon
+     */
+    icon: string;
+    /**
+     * Scope
+     */
+    scope: 'sensor' | 'hardware' | 'device';
+};
+
+/**
  * ActionResult
+ *
+ * What a write answers, as the seed's dashboard reads it: `{success, message}`.
  */
 export type ActionResult = {
     /**
@@ -19,14 +43,99 @@ export type ActionResult = {
 };
 
 /**
+ * ActiveSensor
+ */
+export type ActiveSensor = {
+    /**
+     * Sensortype
+     */
+    sensorType: string;
+    /**
+     * Intervalseconds
+     */
+    intervalSeconds: number | null;
+    /**
+     * Rowcount
+     */
+    rowCount: number;
+};
+
+/**
+ * Category
+ *
+ * The seed dashboard's log categories (`/api/logs?category=`).
+ */
+export type Category = 'HARDWARE' | 'MQTT' | 'DB' | 'API' | 'WEBSOCKET' | 'SYSTEM';
+
+/**
+ * Chip
+ */
+export type Chip = {
+    /**
+     * Model
+     */
+    model?: string | null;
+    /**
+     * Rev
+     */
+    rev?: number | null;
+    /**
+     * Cpufreqmhz
+     */
+    cpuFreqMhz?: number | null;
+    /**
+     * Flashkb
+     */
+    flashKb?: number | null;
+    /**
+     * Cores
+     */
+    cores?: number | null;
+};
+
+/**
+ * ConfigState
+ *
+ * `GET /api/modules/{id}/config`: both sides of the configuration and whether they agree.
+ */
+export type ConfigState = {
+    /**
+     * Moduleid
+     */
+    moduleId: string;
+    /**
+     * Desired
+     */
+    desired: {
+        [key: string]: SensorSetting;
+    };
+    /**
+     * Reported
+     */
+    reported: {
+        [key: string]: SensorSetting;
+    };
+    /**
+     * Insync
+     */
+    inSync: boolean;
+    /**
+     * Pending
+     */
+    pending: Array<string>;
+};
+
+/**
  * ConfigUpdate
+ *
+ * `{"sensors": {"co2": {"interval": 60}, "dht22:temperature": {"interval": 30}}}`.
  */
 export type ConfigUpdate = {
     /**
      * Sensors
      */
-    sensors: {
-        [key: string]: SensorSetting;
+    sensors?: {
+        [key: string]: SensorSettingIn;
     };
 };
 
@@ -47,7 +156,14 @@ export type DbSize = {
 };
 
 /**
+ * Direction
+ */
+export type Direction = 'IN' | 'OUT';
+
+/**
  * ErrorBody
+ *
+ * Every error: `{"error": "module 'x' not found", "status": 404}` (422 adds `detail`).
  */
 export type ErrorBody = {
     /**
@@ -61,6 +177,24 @@ export type ErrorBody = {
 };
 
 /**
+ * Flash
+ */
+export type Flash = {
+    /**
+     * Usedkb
+     */
+    usedKb?: number | null;
+    /**
+     * Freekb
+     */
+    freeKb?: number | null;
+    /**
+     * Systemkb
+     */
+    systemKb?: number | null;
+};
+
+/**
  * HTTPValidationError
  */
 export type HttpValidationError = {
@@ -71,33 +205,48 @@ export type HttpValidationError = {
 };
 
 /**
- * Hardware
+ * HardwareDef
  */
-export type Hardware = {
+export type HardwareDef = {
     /**
-     * Chipmodel
+     * Key
      */
-    chipModel?: string | null;
+    key: string;
     /**
-     * Chiprev
+     * Name
      */
-    chipRev?: number | null;
+    name: string;
     /**
-     * Cpufreqmhz
+     * Type
      */
-    cpuFreqMhz?: number | null;
+    type: 'sensor' | 'actuator';
     /**
-     * Flashkb
+     * Sensors
      */
-    flashKb?: number | null;
+    sensors: Array<string>;
+};
+
+/**
+ * HardwareEnable
+ */
+export type HardwareEnable = {
     /**
-     * Cores
+     * Hardware
+     *
+     * Hardware key, e.g. `dht22`.
      */
-    cores?: number | null;
+    hardware: string;
     /**
-     * Updatedat
+     * Enabled
      */
-    updatedAt: string;
+    enabled: boolean;
+};
+
+/**
+ * HardwareInfo
+ */
+export type HardwareInfo = {
+    chip: Chip;
 };
 
 /**
@@ -111,34 +260,23 @@ export type Health = {
 };
 
 /**
- * History
- *
- * Readings per sensor type, oldest first.
- *
- * Several hardware ids publishing the same sensor type are averaged: readings with the same
- * timestamp at `raw` resolution, everything in the bucket at `minute` and `hour`.
+ * HistogramSlot
  */
-export type History = {
+export type HistogramSlot = {
     /**
-     * Sensors
-     */
-    sensors: {
-        [key: string]: Array<HistoryPoint>;
-    };
-    /**
-     * Resolution
+     * Slot
      *
-     * `raw` for ranges up to 1 day, `minute` averages up to 7 days, `hour` beyond.
+     * Start of the 10-minute slot, ISO 8601 UTC with milliseconds.
      */
-    resolution: 'raw' | 'minute' | 'hour';
+    slot: string;
     /**
-     * From
+     * Counts
+     *
+     * Entries per category in the slot.
      */
-    from: string;
-    /**
-     * To
-     */
-    to: string;
+    counts: {
+        [key: string]: number;
+    };
 };
 
 /**
@@ -153,6 +291,129 @@ export type HistoryPoint = {
      * Value
      */
     value: number;
+};
+
+/**
+ * Level
+ */
+export type Level = 'trace' | 'debug' | 'success' | 'info' | 'warn' | 'error' | 'fatal';
+
+/**
+ * LogEntry
+ */
+export type LogEntry = {
+    /**
+     * Id
+     *
+     * `a…` for sensorhub's own events, `d…` for module log lines.
+     */
+    id: string;
+    /**
+     * Category
+     *
+     * HARDWARE, MQTT, DB, API, WEBSOCKET or SYSTEM.
+     */
+    category: string;
+    /**
+     * Source
+     *
+     * USER for an operator's action through the API, else SYSTEM.
+     */
+    source: string;
+    /**
+     * Direction
+     *
+     * IN or OUT for MQTT traffic, else null.
+     */
+    direction: string | null;
+    /**
+     * Level
+     */
+    level: string;
+    /**
+     * Msg
+     */
+    msg: string;
+    /**
+     * Time
+     */
+    time: string;
+    /**
+     * Details
+     *
+     * `moduleId`, `event` and event details.
+     */
+    details: {
+        [key: string]: unknown;
+    } | null;
+};
+
+/**
+ * LogPage
+ */
+export type LogPage = {
+    /**
+     * Logs
+     */
+    logs: Array<LogEntry>;
+    /**
+     * Total
+     *
+     * Entries matching the filters, over all pages.
+     */
+    total: number;
+    /**
+     * Limit
+     */
+    limit: number;
+    /**
+     * Offset
+     */
+    offset: number;
+};
+
+/**
+ * LogsDeleted
+ */
+export type LogsDeleted = {
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Deletedcount
+     */
+    deletedCount: number;
+};
+
+/**
+ * Manifest
+ */
+export type Manifest = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Version
+     */
+    version: string;
+    /**
+     * Hardware
+     */
+    hardware: Array<HardwareDef>;
+    /**
+     * Sensors
+     */
+    sensors: Array<SensorDef>;
+    /**
+     * Actions
+     */
+    actions: Array<ActionDef>;
 };
 
 /**
@@ -177,6 +438,24 @@ export type MeasurementStats = {
      * Newest
      */
     newest: string | null;
+};
+
+/**
+ * Memory
+ */
+export type Memory = {
+    /**
+     * Heaptotalkb
+     */
+    heapTotalKb?: number | null;
+    /**
+     * Heapfreekb
+     */
+    heapFreeKb?: number | null;
+    /**
+     * Heapminfreekb
+     */
+    heapMinFreeKb?: number | null;
 };
 
 /**
@@ -229,72 +508,111 @@ export type MetricsSample = {
 
 /**
  * ModuleData
+ *
+ * `GET /api/modules/{id}/data`: the status and the history together.
  */
 export type ModuleData = {
+    status: ModuleStatus;
     /**
      * Sensors
+     *
+     * As `/history`.
      */
     sensors: {
         [key: string]: Array<HistoryPoint>;
     };
-    /**
-     * Resolution
-     *
-     * `raw` for ranges up to 1 day, `minute` averages up to 7 days, `hour` beyond.
-     */
-    resolution: 'raw' | 'minute' | 'hour';
-    /**
-     * From
-     */
-    from: string;
-    /**
-     * To
-     */
-    to: string;
-    status: ModuleStatus;
 };
 
 /**
  * ModuleStatus
+ *
+ * `GET /api/modules/{id}/status`, the seed's `DeviceStatus` plus `id`, `name`, `online`.
  */
 export type ModuleStatus = {
     /**
      * Id
      */
     id: string;
-    system: SystemStatus;
     /**
-     * Null until the module reports hardware/config.
+     * Name
      */
-    hardware: Hardware | null;
+    name?: string | null;
+    /**
+     * Moduletype
+     *
+     * `moduleType` from `system/config`.
+     */
+    moduleType: string | null;
+    /**
+     * Zonename
+     */
+    zoneName?: string | null;
+    /**
+     * Online
+     */
+    online: boolean;
+    /**
+     * Lastseen
+     */
+    lastSeen?: string | null;
+    system: SystemInfo;
+    /**
+     * Null until the module reports hardware.
+     */
+    hardware: HardwareInfo | null;
     /**
      * Sensors
      *
-     * Last reported status per sensor type.
+     * Last reported status per sensor key.
      */
     sensors: {
         [key: string]: SensorState;
     };
-    /**
-     * Config
-     *
-     * Stored configuration per sensor type.
-     */
-    config: {
-        [key: string]: SensorSettingOut;
-    };
+    sensorsConfig: SensorsConfig;
     /**
      * Preferences
      *
-     * Reserved for dashboard preferences; always empty (no storage yet).
+     * Dashboard preferences (free-form JSON).
      */
-    preferences?: {
+    preferences: {
         [key: string]: unknown;
     };
 };
 
 /**
+ * ModuleStorage
+ *
+ * `GET /api/modules/{id}/storage`: what the module's readings take.
+ */
+export type ModuleStorage = {
+    /**
+     * Rowcount
+     */
+    rowCount: number;
+    /**
+     * Estimatedsizebytes
+     *
+     * Row count times the average stored bytes per row.
+     */
+    estimatedSizeBytes: number;
+    /**
+     * Oldestmeasurement
+     */
+    oldestMeasurement: string | null;
+    /**
+     * Newestmeasurement
+     */
+    newestMeasurement: string | null;
+    /**
+     * Activesensors
+     */
+    activeSensors: Array<ActiveSensor>;
+};
+
+/**
  * ModuleSummary
+ *
+ * One entry of `GET /api/modules` (the seed's `{id, name, type, status}` and more).
  */
 export type ModuleSummary = {
     /**
@@ -303,14 +621,22 @@ export type ModuleSummary = {
     id: string;
     /**
      * Name
+     *
+     * The stored name, else the module id.
      */
-    name: string | null;
+    name: string;
     /**
      * Type
      *
-     * The module type it reported (`moduleType`), if any.
+     * The `moduleType` it reported, else `unknown`.
      */
-    type: string | null;
+    type: string;
+    /**
+     * Status
+     *
+     * Always null (kept for the seed's shape).
+     */
+    status?: null;
     /**
      * Lastseen
      */
@@ -327,6 +653,66 @@ export type ModuleSummary = {
      * Sensor types with a status, a configuration or measurements in the last day.
      */
     sensors: Array<string>;
+    /**
+     * Zoneid
+     *
+     * The zone it is assigned to, if any.
+     */
+    zoneId?: string | null;
+};
+
+/**
+ * ModuleType
+ */
+export type ModuleType = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Version
+     */
+    version: string;
+};
+
+/**
+ * PreferencesResult
+ */
+export type PreferencesResult = {
+    /**
+     * Success
+     */
+    success: boolean;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Preferences
+     *
+     * The module's preferences after the merge.
+     */
+    preferences: {
+        [key: string]: unknown;
+    };
+};
+
+/**
+ * Range
+ */
+export type Range = {
+    /**
+     * Min
+     */
+    min: number;
+    /**
+     * Max
+     */
+    max: number;
 };
 
 /**
@@ -352,6 +738,37 @@ export type Readiness = {
 };
 
 /**
+ * SensorDef
+ */
+export type SensorDef = {
+    /**
+     * Key
+     */
+    key: string;
+    /**
+     * Label
+     */
+    label: string;
+    /**
+     * Unit
+     */
+    unit: string;
+    range: Range;
+};
+
+/**
+ * SensorReset
+ */
+export type SensorReset = {
+    /**
+     * Sensor
+     *
+     * Sensor key to reset, or `all`.
+     */
+    sensor: string;
+};
+
+/**
  * SensorSetting
  */
 export type SensorSetting = {
@@ -360,7 +777,7 @@ export type SensorSetting = {
      *
      * Seconds between readings.
      */
-    interval: number;
+    interval?: number | null;
     /**
      * Model
      */
@@ -368,15 +785,19 @@ export type SensorSetting = {
 };
 
 /**
- * SensorSettingOut
+ * SensorSettingIn
  */
-export type SensorSettingOut = {
+export type SensorSettingIn = {
     /**
      * Interval
+     *
+     * Seconds between readings; left out: unchanged.
      */
     interval?: number | null;
     /**
      * Model
+     *
+     * Left out: unchanged.
      */
     model?: string | null;
 };
@@ -387,17 +808,138 @@ export type SensorSettingOut = {
 export type SensorState = {
     /**
      * Status
+     *
+     * Last reported status; `unknown` when none was reported.
      */
-    status?: string | null;
+    status: string;
     /**
      * Value
      */
     value?: number | null;
-    /**
-     * Updatedat
-     */
-    updatedAt: string;
 };
+
+/**
+ * SensorsConfig
+ *
+ * Configuration per sensor key, both sides of the device shadow (issue 12 item 5).
+ */
+export type SensorsConfig = {
+    /**
+     * Sensors
+     *
+     * What the dashboard shows: the desired value where one is set, else reported.
+     */
+    sensors: {
+        [key: string]: SensorSetting;
+    };
+    /**
+     * Desired
+     *
+     * Set through the API; published retained to `{id}/sensors/config`.
+     */
+    desired: {
+        [key: string]: SensorSetting;
+    };
+    /**
+     * Reported
+     *
+     * What the module last reported on `{id}/sensors/config`.
+     */
+    reported: {
+        [key: string]: SensorSetting;
+    };
+    /**
+     * Insync
+     *
+     * Every desired field is what the module reported.
+     */
+    inSync: boolean;
+    /**
+     * Pending
+     *
+     * Desired sensor keys not (yet) reported as set.
+     */
+    pending: Array<string>;
+};
+
+/**
+ * Series
+ *
+ * `GET /api/modules/{id}/series`.
+ */
+export type Series = {
+    /**
+     * From
+     */
+    from: string;
+    /**
+     * To
+     */
+    to: string;
+    /**
+     * Bucketseconds
+     *
+     * Bucket width; null for raw readings.
+     */
+    bucketSeconds: number | null;
+    /**
+     * Series
+     *
+     * Keyed `hardware:sensorType`.
+     */
+    series: {
+        [key: string]: SeriesColumns;
+    };
+    /**
+     * Next
+     *
+     * Raw only: cursor of the next page; null on the last.
+     */
+    next: string | null;
+};
+
+/**
+ * SeriesColumns
+ *
+ * One series, columnar. Buckets: `t`, `min`, `max`, `mean`, `count`; raw: `t`, `v`.
+ */
+export type SeriesColumns = {
+    /**
+     * T
+     *
+     * Bucket start (or reading time), ms since the epoch, UTC.
+     */
+    t: Array<number>;
+    /**
+     * Min
+     */
+    min?: Array<number> | null;
+    /**
+     * Max
+     */
+    max?: Array<number> | null;
+    /**
+     * Mean
+     */
+    mean?: Array<number> | null;
+    /**
+     * Count
+     *
+     * Readings in each bucket.
+     */
+    count?: Array<number> | null;
+    /**
+     * V
+     *
+     * Raw values (`raw=true`).
+     */
+    v?: Array<number> | null;
+};
+
+/**
+ * Source
+ */
+export type Source = 'SYSTEM' | 'USER';
 
 /**
  * StorageReport
@@ -439,33 +981,9 @@ export type StorageReport = {
 };
 
 /**
- * SystemStatus
+ * SystemInfo
  */
-export type SystemStatus = {
-    /**
-     * Name
-     */
-    name?: string | null;
-    /**
-     * Moduletype
-     */
-    moduleType?: string | null;
-    /**
-     * Rssi
-     */
-    rssi?: number | null;
-    /**
-     * Heapfreekb
-     */
-    heapFreeKb?: number | null;
-    /**
-     * Heapminfreekb
-     */
-    heapMinFreeKb?: number | null;
-    /**
-     * Heaptotalkb
-     */
-    heapTotalKb?: number | null;
+export type SystemInfo = {
     /**
      * Ip
      */
@@ -475,37 +993,17 @@ export type SystemStatus = {
      */
     mac?: string | null;
     /**
-     * Uptimestart
-     */
-    uptimeStart?: string | null;
-    /**
      * Bootedat
      */
     bootedAt?: string | null;
     /**
-     * Flashusedkb
+     * Rssi
+     *
+     * Wi-Fi signal, dBm.
      */
-    flashUsedKb?: number | null;
-    /**
-     * Flashfreekb
-     */
-    flashFreeKb?: number | null;
-    /**
-     * Flashsystemkb
-     */
-    flashSystemKb?: number | null;
-    /**
-     * Lastseen
-     */
-    lastSeen?: string | null;
-    /**
-     * Online
-     */
-    online: boolean;
-    /**
-     * Updatedat
-     */
-    updatedAt: string;
+    rssi?: number | null;
+    flash: Flash;
+    memory: Memory;
 };
 
 /**
@@ -656,6 +1154,88 @@ export type ValidationError = {
     };
 };
 
+/**
+ * Zone
+ */
+export type Zone = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Description
+     */
+    description: string | null;
+    /**
+     * Createdat
+     */
+    createdAt: string | null;
+};
+
+/**
+ * ZoneDevice
+ */
+export type ZoneDevice = {
+    /**
+     * Moduleid
+     */
+    moduleId: string;
+    /**
+     * Name
+     */
+    name: string | null;
+    /**
+     * Moduletype
+     */
+    moduleType: string | null;
+};
+
+/**
+ * ZoneIn
+ *
+ * `{"name": "Greenhouse", "description": null}`.
+ */
+export type ZoneIn = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Description
+     */
+    description?: string | null;
+};
+
+/**
+ * ZoneWithDevices
+ */
+export type ZoneWithDevices = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Description
+     */
+    description: string | null;
+    /**
+     * Createdat
+     */
+    createdAt: string | null;
+    /**
+     * Devices
+     */
+    devices: Array<ZoneDevice>;
+};
+
 export type SystemHealthData = {
     body?: never;
     path?: never;
@@ -775,6 +1355,60 @@ export type SystemGetStorageResponses = {
 
 export type SystemGetStorageResponse = SystemGetStorageResponses[keyof SystemGetStorageResponses];
 
+export type ModulesListModuleTypesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/modules/types';
+};
+
+export type ModulesListModuleTypesResponses = {
+    /**
+     * Response Modules-List Module Types
+     *
+     * Successful Response
+     */
+    200: Array<ModuleType>;
+};
+
+export type ModulesListModuleTypesResponse = ModulesListModuleTypesResponses[keyof ModulesListModuleTypesResponses];
+
+export type ModulesGetModuleTypeManifestData = {
+    body?: never;
+    path: {
+        /**
+         * Module Type
+         *
+         * e.g. `air-quality`.
+         */
+        module_type: string;
+    };
+    query?: never;
+    url: '/api/modules/types/{module_type}/manifest';
+};
+
+export type ModulesGetModuleTypeManifestErrors = {
+    /**
+     * Unknown module type
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ModulesGetModuleTypeManifestError = ModulesGetModuleTypeManifestErrors[keyof ModulesGetModuleTypeManifestErrors];
+
+export type ModulesGetModuleTypeManifestResponses = {
+    /**
+     * Successful Response
+     */
+    200: Manifest;
+};
+
+export type ModulesGetModuleTypeManifestResponse = ModulesGetModuleTypeManifestResponses[keyof ModulesGetModuleTypeManifestResponses];
+
 export type ModulesListModulesData = {
     body?: never;
     path?: never;
@@ -829,6 +1463,82 @@ export type ModulesGetModuleStatusResponses = {
 
 export type ModulesGetModuleStatusResponse = ModulesGetModuleStatusResponses[keyof ModulesGetModuleStatusResponses];
 
+export type ModulesGetModuleStorageData = {
+    body?: never;
+    path: {
+        /**
+         * Module Id
+         *
+         * The module id (the first topic level).
+         */
+        module_id: string;
+    };
+    query?: never;
+    url: '/api/modules/{module_id}/storage';
+};
+
+export type ModulesGetModuleStorageErrors = {
+    /**
+     * Unknown module
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ModulesGetModuleStorageError = ModulesGetModuleStorageErrors[keyof ModulesGetModuleStorageErrors];
+
+export type ModulesGetModuleStorageResponses = {
+    /**
+     * Successful Response
+     */
+    200: ModuleStorage;
+};
+
+export type ModulesGetModuleStorageResponse = ModulesGetModuleStorageResponses[keyof ModulesGetModuleStorageResponses];
+
+export type ModulesDeleteModuleData = {
+    body?: never;
+    path: {
+        /**
+         * Module Id
+         *
+         * The module id (the first topic level).
+         */
+        module_id: string;
+    };
+    query?: never;
+    url: '/api/modules/{module_id}';
+};
+
+export type ModulesDeleteModuleErrors = {
+    /**
+     * Missing or wrong token
+     */
+    401: ErrorBody;
+    /**
+     * Unknown module
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ModulesDeleteModuleError = ModulesDeleteModuleErrors[keyof ModulesDeleteModuleErrors];
+
+export type ModulesDeleteModuleResponses = {
+    /**
+     * Successful Response
+     */
+    200: ActionResult;
+};
+
+export type ModulesDeleteModuleResponse = ModulesDeleteModuleResponses[keyof ModulesDeleteModuleResponses];
+
 export type ModulesGetModuleHistoryData = {
     body?: never;
     path: {
@@ -858,12 +1568,6 @@ export type ModulesGetModuleHistoryData = {
          * End, ISO 8601; default now.
          */
         to?: string | null;
-        /**
-         * Limit
-         *
-         * At most this many newest points per sensor.
-         */
-        limit?: number;
     };
     url: '/api/modules/{module_id}/history';
 };
@@ -883,9 +1587,13 @@ export type ModulesGetModuleHistoryError = ModulesGetModuleHistoryErrors[keyof M
 
 export type ModulesGetModuleHistoryResponses = {
     /**
+     * Response Modules-Get Module History
+     *
      * Successful Response
      */
-    200: History;
+    200: {
+        [key: string]: Array<HistoryPoint>;
+    };
 };
 
 export type ModulesGetModuleHistoryResponse = ModulesGetModuleHistoryResponses[keyof ModulesGetModuleHistoryResponses];
@@ -919,12 +1627,6 @@ export type ModulesGetModuleDataData = {
          * End, ISO 8601; default now.
          */
         to?: string | null;
-        /**
-         * Limit
-         *
-         * At most this many newest points per sensor.
-         */
-        limit?: number;
     };
     url: '/api/modules/{module_id}/data';
 };
@@ -951,6 +1653,117 @@ export type ModulesGetModuleDataResponses = {
 
 export type ModulesGetModuleDataResponse = ModulesGetModuleDataResponses[keyof ModulesGetModuleDataResponses];
 
+export type ModulesGetModuleSeriesData = {
+    body?: never;
+    path: {
+        /**
+         * Module Id
+         *
+         * The module id (the first topic level).
+         */
+        module_id: string;
+    };
+    query?: {
+        /**
+         * Points
+         *
+         * At most this many buckets per series.
+         */
+        points?: number;
+        /**
+         * Raw
+         *
+         * Raw readings instead of buckets, paged with `limit`/`cursor`.
+         */
+        raw?: boolean;
+        /**
+         * Limit
+         *
+         * Raw only: readings per page.
+         */
+        limit?: number;
+        /**
+         * Cursor
+         *
+         * Raw only: `next` of the previous page.
+         */
+        cursor?: string | null;
+        /**
+         * Days
+         *
+         * Range ending at `to` (default now); 1 by default.
+         */
+        days?: number | null;
+        /**
+         * From
+         *
+         * Start, ISO 8601 (UTC if no offset).
+         */
+        from?: string | null;
+        /**
+         * To
+         *
+         * End, ISO 8601; default now.
+         */
+        to?: string | null;
+    };
+    url: '/api/modules/{module_id}/series';
+};
+
+export type ModulesGetModuleSeriesErrors = {
+    /**
+     * Unknown module
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ModulesGetModuleSeriesError = ModulesGetModuleSeriesErrors[keyof ModulesGetModuleSeriesErrors];
+
+export type ModulesGetModuleSeriesResponses = {
+    /**
+     * Successful Response
+     */
+    200: Series;
+};
+
+export type ModulesGetModuleSeriesResponse = ModulesGetModuleSeriesResponses[keyof ModulesGetModuleSeriesResponses];
+
+export type ModulesGetModuleConfigData = {
+    body?: never;
+    path: {
+        /**
+         * Module Id
+         *
+         * The module id (the first topic level).
+         */
+        module_id: string;
+    };
+    query?: never;
+    url: '/api/modules/{module_id}/config';
+};
+
+export type ModulesGetModuleConfigErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ModulesGetModuleConfigError = ModulesGetModuleConfigErrors[keyof ModulesGetModuleConfigErrors];
+
+export type ModulesGetModuleConfigResponses = {
+    /**
+     * Successful Response
+     */
+    200: ConfigState;
+};
+
+export type ModulesGetModuleConfigResponse = ModulesGetModuleConfigResponses[keyof ModulesGetModuleConfigResponses];
+
 export type ModulesUpdateModuleConfigData = {
     body: ConfigUpdate;
     path: {
@@ -967,13 +1780,9 @@ export type ModulesUpdateModuleConfigData = {
 
 export type ModulesUpdateModuleConfigErrors = {
     /**
-     * Missing or wrong bearer token
+     * Missing or wrong token
      */
     401: ErrorBody;
-    /**
-     * Unknown module
-     */
-    404: ErrorBody;
     /**
      * Validation Error
      */
@@ -995,8 +1804,8 @@ export type ModulesUpdateModuleConfigResponses = {
 
 export type ModulesUpdateModuleConfigResponse = ModulesUpdateModuleConfigResponses[keyof ModulesUpdateModuleConfigResponses];
 
-export type ModulesDeleteModuleData = {
-    body?: never;
+export type ModulesResetSensorData = {
+    body: SensorReset;
     path: {
         /**
          * Module Id
@@ -1006,12 +1815,99 @@ export type ModulesDeleteModuleData = {
         module_id: string;
     };
     query?: never;
-    url: '/api/modules/{module_id}';
+    url: '/api/modules/{module_id}/reset-sensor';
 };
 
-export type ModulesDeleteModuleErrors = {
+export type ModulesResetSensorErrors = {
     /**
-     * Missing or wrong bearer token
+     * Missing or wrong token
+     */
+    401: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * The MQTT broker is not connected; nothing was sent
+     */
+    503: ErrorBody;
+};
+
+export type ModulesResetSensorError = ModulesResetSensorErrors[keyof ModulesResetSensorErrors];
+
+export type ModulesResetSensorResponses = {
+    /**
+     * Successful Response
+     */
+    200: ActionResult;
+};
+
+export type ModulesResetSensorResponse = ModulesResetSensorResponses[keyof ModulesResetSensorResponses];
+
+export type ModulesEnableHardwareData = {
+    body: HardwareEnable;
+    path: {
+        /**
+         * Module Id
+         *
+         * The module id (the first topic level).
+         */
+        module_id: string;
+    };
+    query?: never;
+    url: '/api/modules/{module_id}/hardware/enable';
+};
+
+export type ModulesEnableHardwareErrors = {
+    /**
+     * Missing or wrong token
+     */
+    401: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * The MQTT broker is not connected; nothing was sent
+     */
+    503: ErrorBody;
+};
+
+export type ModulesEnableHardwareError = ModulesEnableHardwareErrors[keyof ModulesEnableHardwareErrors];
+
+export type ModulesEnableHardwareResponses = {
+    /**
+     * Successful Response
+     */
+    200: ActionResult;
+};
+
+export type ModulesEnableHardwareResponse = ModulesEnableHardwareResponses[keyof ModulesEnableHardwareResponses];
+
+export type ModulesUpdatePreferencesData = {
+    /**
+     * Preferences
+     *
+     * Top-level keys replace the stored ones, e.g. `{"sensor-pref-CO2": "co2"}`.
+     */
+    body: {
+        [key: string]: unknown;
+    };
+    path: {
+        /**
+         * Module Id
+         *
+         * The module id (the first topic level).
+         */
+        module_id: string;
+    };
+    query?: never;
+    url: '/api/modules/{module_id}/preferences';
+};
+
+export type ModulesUpdatePreferencesErrors = {
+    /**
+     * Missing or wrong token
      */
     401: ErrorBody;
     /**
@@ -1024,13 +1920,467 @@ export type ModulesDeleteModuleErrors = {
     422: HttpValidationError;
 };
 
-export type ModulesDeleteModuleError = ModulesDeleteModuleErrors[keyof ModulesDeleteModuleErrors];
+export type ModulesUpdatePreferencesError = ModulesUpdatePreferencesErrors[keyof ModulesUpdatePreferencesErrors];
 
-export type ModulesDeleteModuleResponses = {
+export type ModulesUpdatePreferencesResponses = {
+    /**
+     * Successful Response
+     */
+    200: PreferencesResult;
+};
+
+export type ModulesUpdatePreferencesResponse = ModulesUpdatePreferencesResponses[keyof ModulesUpdatePreferencesResponses];
+
+export type ZonesListZonesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/zones';
+};
+
+export type ZonesListZonesResponses = {
+    /**
+     * Response Zones-List Zones
+     *
+     * Successful Response
+     */
+    200: Array<Zone>;
+};
+
+export type ZonesListZonesResponse = ZonesListZonesResponses[keyof ZonesListZonesResponses];
+
+export type ZonesCreateZoneData = {
+    body: ZoneIn;
+    path?: never;
+    query?: never;
+    url: '/api/zones';
+};
+
+export type ZonesCreateZoneErrors = {
+    /**
+     * Missing or wrong token
+     */
+    401: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ZonesCreateZoneError = ZonesCreateZoneErrors[keyof ZonesCreateZoneErrors];
+
+export type ZonesCreateZoneResponses = {
+    /**
+     * Successful Response
+     */
+    201: Zone;
+};
+
+export type ZonesCreateZoneResponse = ZonesCreateZoneResponses[keyof ZonesCreateZoneResponses];
+
+export type ZonesDeleteZoneData = {
+    body?: never;
+    path: {
+        /**
+         * Zone Id
+         */
+        zone_id: string;
+    };
+    query?: never;
+    url: '/api/zones/{zone_id}';
+};
+
+export type ZonesDeleteZoneErrors = {
+    /**
+     * Missing or wrong token
+     */
+    401: ErrorBody;
+    /**
+     * Unknown zone (or module)
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ZonesDeleteZoneError = ZonesDeleteZoneErrors[keyof ZonesDeleteZoneErrors];
+
+export type ZonesDeleteZoneResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type ZonesDeleteZoneResponse = ZonesDeleteZoneResponses[keyof ZonesDeleteZoneResponses];
+
+export type ZonesGetZoneData = {
+    body?: never;
+    path: {
+        /**
+         * Zone Id
+         */
+        zone_id: string;
+    };
+    query?: never;
+    url: '/api/zones/{zone_id}';
+};
+
+export type ZonesGetZoneErrors = {
+    /**
+     * Unknown zone (or module)
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ZonesGetZoneError = ZonesGetZoneErrors[keyof ZonesGetZoneErrors];
+
+export type ZonesGetZoneResponses = {
+    /**
+     * Successful Response
+     */
+    200: ZoneWithDevices;
+};
+
+export type ZonesGetZoneResponse = ZonesGetZoneResponses[keyof ZonesGetZoneResponses];
+
+export type ZonesUpdateZoneData = {
+    body: ZoneIn;
+    path: {
+        /**
+         * Zone Id
+         */
+        zone_id: string;
+    };
+    query?: never;
+    url: '/api/zones/{zone_id}';
+};
+
+export type ZonesUpdateZoneErrors = {
+    /**
+     * Missing or wrong token
+     */
+    401: ErrorBody;
+    /**
+     * Unknown zone (or module)
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ZonesUpdateZoneError = ZonesUpdateZoneErrors[keyof ZonesUpdateZoneErrors];
+
+export type ZonesUpdateZoneResponses = {
+    /**
+     * Successful Response
+     */
+    200: Zone;
+};
+
+export type ZonesUpdateZoneResponse = ZonesUpdateZoneResponses[keyof ZonesUpdateZoneResponses];
+
+export type ZonesRemoveModuleFromZoneData = {
+    body?: never;
+    path: {
+        /**
+         * Zone Id
+         */
+        zone_id: string;
+        /**
+         * Module Id
+         *
+         * The module id (the first topic level).
+         */
+        module_id: string;
+    };
+    query?: never;
+    url: '/api/zones/{zone_id}/devices/{module_id}';
+};
+
+export type ZonesRemoveModuleFromZoneErrors = {
+    /**
+     * Missing or wrong token
+     */
+    401: ErrorBody;
+    /**
+     * Unknown zone (or module)
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ZonesRemoveModuleFromZoneError = ZonesRemoveModuleFromZoneErrors[keyof ZonesRemoveModuleFromZoneErrors];
+
+export type ZonesRemoveModuleFromZoneResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type ZonesRemoveModuleFromZoneResponse = ZonesRemoveModuleFromZoneResponses[keyof ZonesRemoveModuleFromZoneResponses];
+
+export type ZonesAssignModuleData = {
+    body?: never;
+    path: {
+        /**
+         * Zone Id
+         */
+        zone_id: string;
+        /**
+         * Module Id
+         *
+         * The module id (the first topic level).
+         */
+        module_id: string;
+    };
+    query?: never;
+    url: '/api/zones/{zone_id}/devices/{module_id}';
+};
+
+export type ZonesAssignModuleErrors = {
+    /**
+     * Missing or wrong token
+     */
+    401: ErrorBody;
+    /**
+     * Unknown zone (or module)
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ZonesAssignModuleError = ZonesAssignModuleErrors[keyof ZonesAssignModuleErrors];
+
+export type ZonesAssignModuleResponses = {
     /**
      * Successful Response
      */
     200: ActionResult;
 };
 
-export type ModulesDeleteModuleResponse = ModulesDeleteModuleResponses[keyof ModulesDeleteModuleResponses];
+export type ZonesAssignModuleResponse = ZonesAssignModuleResponses[keyof ZonesAssignModuleResponses];
+
+export type ZonesRemoveModuleZoneData = {
+    body?: never;
+    path: {
+        /**
+         * Module Id
+         *
+         * The module id (the first topic level).
+         */
+        module_id: string;
+    };
+    query?: never;
+    url: '/api/modules/{module_id}/zone';
+};
+
+export type ZonesRemoveModuleZoneErrors = {
+    /**
+     * Missing or wrong token
+     */
+    401: ErrorBody;
+    /**
+     * Unknown module
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ZonesRemoveModuleZoneError = ZonesRemoveModuleZoneErrors[keyof ZonesRemoveModuleZoneErrors];
+
+export type ZonesRemoveModuleZoneResponses = {
+    /**
+     * Successful Response
+     */
+    200: ActionResult;
+};
+
+export type ZonesRemoveModuleZoneResponse = ZonesRemoveModuleZoneResponses[keyof ZonesRemoveModuleZoneResponses];
+
+export type LogsDeleteLogsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/logs';
+};
+
+export type LogsDeleteLogsErrors = {
+    /**
+     * Missing or wrong token
+     */
+    401: ErrorBody;
+};
+
+export type LogsDeleteLogsError = LogsDeleteLogsErrors[keyof LogsDeleteLogsErrors];
+
+export type LogsDeleteLogsResponses = {
+    /**
+     * Successful Response
+     */
+    200: LogsDeleted;
+};
+
+export type LogsDeleteLogsResponse = LogsDeleteLogsResponses[keyof LogsDeleteLogsResponses];
+
+export type LogsGetLogsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Offset
+         */
+        offset?: number;
+        /**
+         * Category
+         *
+         * Repeat for several.
+         */
+        category?: Array<Category> | null;
+        /**
+         * Level
+         *
+         * Repeat for several.
+         */
+        level?: Array<Level> | null;
+        /**
+         * Source
+         */
+        source?: Source | null;
+        /**
+         * Direction
+         */
+        direction?: Direction | null;
+        /**
+         * Moduleid
+         */
+        moduleId?: string | null;
+        /**
+         * Search
+         *
+         * In the message, level or details.
+         */
+        search?: string | null;
+        /**
+         * Startdate
+         */
+        startDate?: string | null;
+        /**
+         * Enddate
+         */
+        endDate?: string | null;
+    };
+    url: '/api/logs';
+};
+
+export type LogsGetLogsErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LogsGetLogsError = LogsGetLogsErrors[keyof LogsGetLogsErrors];
+
+export type LogsGetLogsResponses = {
+    /**
+     * Successful Response
+     */
+    200: LogPage;
+};
+
+export type LogsGetLogsResponse = LogsGetLogsResponses[keyof LogsGetLogsResponses];
+
+export type LogsGetLogsHistogramData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Date
+         *
+         * A whole UTC day instead of the range.
+         */
+        date?: string | null;
+        /**
+         * Category
+         *
+         * Repeat for several.
+         */
+        category?: Array<Category> | null;
+        /**
+         * Level
+         *
+         * Repeat for several.
+         */
+        level?: Array<Level> | null;
+        /**
+         * Source
+         */
+        source?: Source | null;
+        /**
+         * Direction
+         */
+        direction?: Direction | null;
+        /**
+         * Moduleid
+         */
+        moduleId?: string | null;
+        /**
+         * Search
+         *
+         * In the message, level or details.
+         */
+        search?: string | null;
+        /**
+         * Startdate
+         */
+        startDate?: string | null;
+        /**
+         * Enddate
+         */
+        endDate?: string | null;
+    };
+    url: '/api/logs/histogram';
+};
+
+export type LogsGetLogsHistogramErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type LogsGetLogsHistogramError = LogsGetLogsHistogramErrors[keyof LogsGetLogsHistogramErrors];
+
+export type LogsGetLogsHistogramResponses = {
+    /**
+     * Response Logs-Get Logs Histogram
+     *
+     * Successful Response
+     */
+    200: Array<HistogramSlot>;
+};
+
+export type LogsGetLogsHistogramResponse = LogsGetLogsHistogramResponses[keyof LogsGetLogsHistogramResponses];

@@ -3,7 +3,7 @@
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { ChartSeries } from '../data/history';
+import type { ChartSeries } from '../data/series';
 import { unitOf } from './format';
 
 interface Props {

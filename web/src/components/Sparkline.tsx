@@ -2,7 +2,7 @@
 // card is on screen (no virtual DOM work per live message).
 import { effect } from '@preact/signals';
 import { useEffect, useRef } from 'preact/hooks';
-import { now, SPARK_WINDOW_MS, spark } from '../state/fleet';
+import { now, SPARK_BUCKET_MS, SPARK_WINDOW_MS, spark } from '../state/fleet';
 
 // One observer for every sparkline (a page of 500 modules has 2,000 of them).
 const onVisibility = new WeakMap<Element, (visible: boolean) => void>();
@@ -39,9 +39,11 @@ export function Sparkline({ moduleId, sensor }: { moduleId: string; sensor: stri
       ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
       ctx.clearRect(0, 0, w, h);
       const { t, v } = s.data;
-      if (t.length < 2) return;
-      const end = now.peek() > t[t.length - 1]! ? now.peek() : t[t.length - 1]!;
-      // The last hour, or less while the module has less history: the line fills the width.
+      if (!t.length) return;
+      // One point per minute (see state/fleet.ts), at the minute's middle; the x axis is the
+      // last hour, or less while the module has less history, so the line fills the width.
+      const half = SPARK_BUCKET_MS / 2;
+      const end = Math.max(now.peek(), t[t.length - 1]! + SPARK_BUCKET_MS);
       const start = Math.max(end - SPARK_WINDOW_MS, t[0]!);
       const span = Math.max(end - start, 1);
       let lo = Infinity;
@@ -54,14 +56,20 @@ export function Sparkline({ moduleId, sensor }: { moduleId: string; sensor: stri
         hi += 1;
         lo -= 1;
       }
+      // A sensor slower than a minute leaves minutes empty: only a gap of more than 3 of its own
+      // steps (and more than 5 minutes) is drawn as a gap.
+      const steps = t.slice(1).map((x, i) => x - t[i]!).sort((a, b) => a - b);
+      const gap = Math.max(300_000, 3 * (steps[steps.length >> 1] ?? 0));
       ctx.strokeStyle = getComputedStyle(canvas).color;
+      ctx.fillStyle = ctx.strokeStyle;
       ctx.lineWidth = 1.5;
       ctx.beginPath();
       for (let i = 0; i < t.length; i++) {
-        const x = ((t[i]! - start) / span) * w;
+        const x = Math.min(((t[i]! + half - start) / span) * w, w - 1);
         const y = h - 2 - ((v[i]! - lo) / (hi - lo)) * (h - 4);
-        // A gap longer than 5 minutes is drawn as a gap.
-        if (i === 0 || t[i]! - t[i - 1]! > 300_000) ctx.moveTo(x, y);
+        const alone = (i === 0 || t[i]! - t[i - 1]! > gap) && (i === t.length - 1 || t[i + 1]! - t[i]! > gap);
+        if (alone) ctx.fillRect(x - 1, y - 1, 2, 2); // a lone reading: a dot, not nothing
+        if (i === 0 || t[i]! - t[i - 1]! > gap) ctx.moveTo(x, y);
         else ctx.lineTo(x, y);
       }
       ctx.stroke();

@@ -1,6 +1,5 @@
 // One place that configures the generated client: same-origin URLs, the bearer token, 401 retry.
 import { client } from '../client/client.gen';
-import { serves } from './capabilities';
 import { askToken, token } from './token';
 
 client.setConfig({ baseUrl: '' });
@@ -52,44 +51,6 @@ export async function authorized<T>(call: () => Promise<Result<T>>): Promise<T> 
       if (!(error instanceof ApiError) || error.status !== 401) throw error;
       const given = await askToken(token.value !== null);
       if (!given) throw error;
-    }
-  }
-}
-
-async function fetchOptional<T>(route: string, path: string, init: RequestInit = {}): Promise<T | null> {
-  if (!(await serves(route))) return null;
-  const headers = new Headers(init.headers);
-  if (token.value) headers.set('Authorization', `Bearer ${token.value}`);
-  if (init.body) headers.set('Content-Type', 'application/json');
-  let response: Response;
-  try {
-    response = await fetch(path, { ...init, headers });
-  } catch (error) {
-    throw new ApiError(0, String(error));
-  }
-  if (response.status === 404 || response.status === 405) return null;
-  if (!response.ok) {
-    let body: unknown = null;
-    try {
-      body = await response.json();
-    } catch {
-      /* not JSON */
-    }
-    throw new ApiError(response.status, messageOf(body, response));
-  }
-  return (await response.json()) as T;
-}
-
-/** An endpoint not in the generated client yet (issue 15): null, without a request, when the
- * server's OpenAPI schema lacks `route` (so no 404 shows up in the console), or when it answers
- * 404; asks for the token on 401 like `authorized`. */
-export async function optionalJson<T>(route: string, path: string, init: RequestInit = {}): Promise<T | null> {
-  for (;;) {
-    try {
-      return await fetchOptional<T>(route, path, init);
-    } catch (error) {
-      if (!(error instanceof ApiError) || error.status !== 401) throw error;
-      if (!(await askToken(token.value !== null))) throw error;
     }
   }
 }

@@ -1,43 +1,34 @@
-// Activity and device logs (issue 15, the seed's `GET /api/logs`, `/api/logs/histogram`): not in
-// the generated client yet; null when the server answers 404 (the page then shows live logs only).
-import { optionalJson } from './http';
+// Logs (`GET /api/logs`, `/api/logs/histogram`): sensorhub's activity log and the modules'
+// `{id}/logs` lines together, newest first; the histogram counts entries per 10-minute slot.
+import { logsGetLogs, logsGetLogsHistogram } from '../client/sdk.gen';
+import type { HistogramSlot, Level, LogEntry, LogPage } from '../client/types.gen';
+import { authorized } from './http';
 
-export interface LogEntry {
-  id?: string | number;
-  time: string;
-  level: string;
-  category?: string | null;
-  source?: string | null;
-  msg: string;
-  moduleId?: string | null;
-  details?: Record<string, unknown> | null;
-}
+export type { HistogramSlot, Level, LogEntry, LogPage };
 
-export interface LogPage {
-  logs: LogEntry[];
-  total: number;
-}
+export const LEVELS: Level[] = ['trace', 'debug', 'success', 'info', 'warn', 'error', 'fatal'];
 
 export interface LogFilter {
-  level?: string;
+  level?: Level;
   moduleId?: string;
   search?: string;
-  limit?: number;
 }
 
-function query(filter: LogFilter): string {
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(filter)) if (value !== undefined && value !== '') params.set(key, String(value));
-  return params.toString();
-}
+const query = (filter: LogFilter) => ({
+  level: filter.level ? [filter.level] : undefined,
+  moduleId: filter.moduleId || undefined,
+  search: filter.search || undefined,
+});
 
-export const getLogs = (filter: LogFilter): Promise<LogPage | null> =>
-  optionalJson<LogPage>('/api/logs', `/api/logs?${query({ limit: 200, ...filter })}`);
+export const getLogs = (filter: LogFilter, limit = 200, offset = 0): Promise<LogPage> =>
+  authorized(() => logsGetLogs({ query: { ...query(filter), limit, offset } }));
 
-export interface HistogramSlot {
-  slot: string;
-  counts: Record<string, number>;
-}
+/** The last 24 hours in 10-minute slots, counts per category. */
+export const getLogHistogram = (filter: LogFilter): Promise<HistogramSlot[]> =>
+  authorized(() => logsGetLogsHistogram({ query: query(filter) }));
 
-export const getLogHistogram = (filter: LogFilter): Promise<HistogramSlot[] | null> =>
-  optionalJson<HistogramSlot[]>('/api/logs/histogram', `/api/logs/histogram?${query({ level: filter.level, search: filter.search })}`);
+/** The module an entry is about (activity entries and module lines carry it in `details`). */
+export const moduleOf = (entry: LogEntry): string | null => {
+  const id = entry.details?.moduleId;
+  return typeof id === 'string' ? id : null;
+};

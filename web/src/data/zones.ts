@@ -1,44 +1,25 @@
-// Zones (issue 15, the seed's `/api/zones`): not in the generated client yet. Every call resolves
-// null when the server answers 404, and the pages then hide zone controls.
-import { optionalJson } from './http';
+// Zones (`/api/zones`): the fleet groups its cards by the `zoneId` of each module summary, and the
+// module page assigns one. A module is in at most one zone.
+import {
+  zonesAssignModule,
+  zonesCreateZone,
+  zonesListZones,
+  zonesRemoveModuleZone,
+} from '../client/sdk.gen';
+import type { Zone } from '../client/types.gen';
+import { authorized } from './http';
 
-export interface Zone {
-  id: string;
-  name: string;
-  description?: string | null;
-  devices?: { moduleId: string; name: string | null; moduleType: string | null }[];
-}
+export type { Zone };
 
-/** Zones with their devices. The seed's `GET /api/zones` lists zones without devices and
- * `GET /api/zones/{id}` adds them: fetched per zone when the list lacks them (zones are few). */
-export async function listZones(): Promise<Zone[] | null> {
-  const zones = await optionalJson<Zone[]>('/api/zones', '/api/zones');
-  if (!zones) return null;
-  return Promise.all(
-    zones.map(async (zone) =>
-      zone.devices
-        ? zone
-        : ((await optionalJson<Zone>('/api/zones/{id}', `/api/zones/${encodeURIComponent(zone.id)}`)) ?? zone),
-    ),
-  );
-}
+export const listZones = (): Promise<Zone[]> => authorized(() => zonesListZones());
 
-export const createZone = (name: string): Promise<Zone | null> =>
-  optionalJson<Zone>('/api/zones', '/api/zones', { method: 'POST', body: JSON.stringify({ name }) });
+export const createZone = (name: string): Promise<Zone> =>
+  authorized(() => zonesCreateZone({ body: { name } }));
 
-const MEMBER = '/api/zones/{zone_id}/devices/{module_id}';
-const member = (zoneId: string, moduleId: string): string =>
-  `/api/zones/${encodeURIComponent(zoneId)}/devices/${encodeURIComponent(moduleId)}`;
-
+/** Put the module in the zone (taking it out of any other). */
 export const assignZone = (zoneId: string, moduleId: string): Promise<unknown> =>
-  optionalJson(MEMBER, member(zoneId, moduleId), { method: 'POST' });
+  authorized(() => zonesAssignModule({ path: { zone_id: zoneId, module_id: moduleId } }));
 
-export const unassignZone = (zoneId: string, moduleId: string): Promise<unknown> =>
-  optionalJson(MEMBER, member(zoneId, moduleId), { method: 'DELETE' });
-
-/** moduleId → zone name, from the zones' device lists (empty when zones are not served). */
-export function zoneOf(zones: Zone[] | null): Map<string, Zone> {
-  const map = new Map<string, Zone>();
-  for (const zone of zones ?? []) for (const device of zone.devices ?? []) map.set(device.moduleId, zone);
-  return map;
-}
+/** Take the module out of its zone. */
+export const clearZone = (moduleId: string): Promise<unknown> =>
+  authorized(() => zonesRemoveModuleZone({ path: { module_id: moduleId } }));

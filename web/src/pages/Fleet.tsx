@@ -87,9 +87,8 @@ export function Fleet() {
     const zoneMap = zones.value;
     const out = new Map<string, ModuleSummary[]>();
     for (const m of modules.value) {
-      // `zoneName` on the summary once the API has it (issue 15), else the zones' device lists.
-      const named = (m as { zoneName?: string | null }).zoneName;
-      const zone = named ?? zoneMap?.get(m.id)?.name ?? (zoneMap || named === null ? 'No zone' : 'All modules');
+      // One group while no zone exists; else a group per zone, and "No zone" for the others.
+      const zone = !zoneMap?.size ? 'All modules' : ((m.zoneId && zoneMap.get(m.zoneId)?.name) || 'No zone');
       if (needle) {
         const hay = `${m.id} ${m.name ?? ''} ${m.type ?? ''} ${zone} ${m.sensors.join(' ')}`.toLowerCase();
         if (!hay.includes(needle)) continue;

@@ -1,89 +1,109 @@
-// Logs: device and activity logs with level/module/text filters and a per-hour histogram.
-// Uses `/api/logs` when the server has it (issue 15), else the device logs received live.
+// Logs: sensorhub's activity log and the modules' log lines (`/api/logs`), with level, module and
+// text filters, and the last 24 hours per 10-minute slot (`/api/logs/histogram`). A module's new
+// log line (live) refetches the page, at most every 5 s.
 import { useEffect, useState } from 'preact/hooks';
-import { getLogs, type LogEntry } from '../data/logs';
-import { connectCount } from '../data/live';
-import { liveLogs } from '../state/logs';
+import { connectCount, onLive } from '../data/live';
+import { getLogHistogram, getLogs, type HistogramSlot, type Level, LEVELS, type LogPage, moduleOf } from '../data/logs';
+import { modules } from '../state/fleet';
 
-const LEVELS = ['', 'debug', 'info', 'warn', 'error'];
-
-function Histogram({ logs }: { logs: LogEntry[] }) {
-  if (!logs.length) return null;
-  const slots = new Map<number, number>();
-  const hour = 3_600_000;
-  const newest = Math.max(...logs.map((l) => Date.parse(l.time)));
-  const start = Math.floor(newest / hour) * hour - 23 * hour;
-  for (let t = start; t <= newest; t += hour) slots.set(t, 0);
-  for (const l of logs) {
-    const slot = Math.floor(Date.parse(l.time) / hour) * hour;
-    if (slots.has(slot)) slots.set(slot, slots.get(slot)! + 1);
-  }
-  const max = Math.max(1, ...slots.values());
+function Histogram({ slots }: { slots: HistogramSlot[] }) {
+  if (!slots.length) return null;
+  const totals = slots.map((s) => Object.values(s.counts).reduce((a, b) => a + b, 0));
+  const max = Math.max(1, ...totals);
+  const all = totals.reduce((a, b) => a + b, 0);
   return (
-    <div class="histogram" role="img" aria-label="Log messages per hour, last 24 hours">
-      {[...slots].map(([slot, n]) => (
-        <div key={slot} class="bar" style={{ height: `${(n / max) * 100}%` }} title={`${new Date(slot).toLocaleString()}: ${n}`} />
+    <div class="histogram" role="img" aria-label={`Log entries per 10 minutes, last 24 hours: ${all} in all`}>
+      {slots.map((s, i) => (
+        <div
+          key={s.slot}
+          class="bar"
+          data-count={totals[i]}
+          style={{ height: `${(totals[i]! / max) * 100}%` }}
+          title={`${new Date(s.slot).toLocaleString()}: ${Object.entries(s.counts).map(([c, n]) => `${c} ${n}`).join(', ') || 'none'}`}
+        />
       ))}
     </div>
   );
 }
 
 export function Logs() {
-  const [level, setLevel] = useState('');
+  const [level, setLevel] = useState<Level | ''>('');
   const [moduleId, setModuleId] = useState('');
   const [search, setSearch] = useState('');
-  const [server, setServer] = useState<LogEntry[] | null>(null);
-  const [available, setAvailable] = useState<boolean | null>(null);
+  const [page, setPage] = useState<LogPage | null>(null);
+  const [slots, setSlots] = useState<HistogramSlot[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const [fresh, setFresh] = useState(0);
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const off = onLive((batch) => {
+      if (batch.some((m) => m.kind === 'log')) timer ??= setTimeout(() => ((timer = undefined), setFresh((n) => n + 1)), 5000);
+    });
+    return () => {
+      off();
+      clearTimeout(timer);
+    };
+  }, []);
   useEffect(() => {
     let alive = true;
+    const filter = { level: level || undefined, moduleId, search };
+    // Typing in the text box: wait for a pause before asking.
     const timer = setTimeout(async () => {
       try {
-        const page = await getLogs({ level: level || undefined, moduleId: moduleId || undefined, search: search || undefined });
+        const [logs, histogram] = await Promise.all([getLogs(filter), getLogHistogram(filter)]);
         if (!alive) return;
-        setAvailable(page !== null);
-        setServer(page?.logs ?? null);
-      } catch {
-        if (alive) setAvailable(false);
+        setPage(logs);
+        setSlots(histogram);
+        setError(null);
+      } catch (e) {
+        if (alive) setError(e instanceof Error ? e.message : String(e));
       }
     }, 250);
     return () => {
       alive = false;
       clearTimeout(timer);
     };
-  }, [level, moduleId, search, connectCount.value]);
-  const source = available && server ? server : liveLogs.value;
-  const needle = search.toLowerCase();
-  const shown = source.filter(
-    (l) =>
-      (!level || l.level === level) &&
-      (!moduleId || (l.moduleId ?? l.source ?? '').includes(moduleId)) &&
-      (!needle || `${l.msg} ${l.category ?? ''}`.toLowerCase().includes(needle)),
-  );
+  }, [level, moduleId, search, fresh, connectCount.value]);
   return (
     <section class="logs">
       <div class="toolbar">
         <h2>Logs</h2>
-        <label>Level <select value={level} onChange={(e) => setLevel(e.currentTarget.value)}>{LEVELS.map((l) => <option key={l} value={l}>{l || 'all'}</option>)}</select></label>
-        <label>Module <input type="search" value={moduleId} onInput={(e) => setModuleId(e.currentTarget.value)} /></label>
+        <label>
+          Level{' '}
+          <select value={level} onChange={(e) => setLevel(e.currentTarget.value as Level | '')}>
+            <option value="">all</option>
+            {LEVELS.map((l) => <option key={l} value={l}>{l}</option>)}
+          </select>
+        </label>
+        <label>
+          Module{' '}
+          <select value={moduleId} onChange={(e) => setModuleId(e.currentTarget.value)}>
+            <option value="">all</option>
+            {modules.value.map((m) => <option key={m.id} value={m.id}>{m.name ?? m.id}</option>)}
+          </select>
+        </label>
         <label>Text <input type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} /></label>
+        {page && <span class="muted" aria-live="polite">{page.total} entries</span>}
       </div>
-      {available === false && <p class="muted small">This server has no log API yet: showing device logs received live since this page opened.</p>}
-      <Histogram logs={shown} />
+      {error && <p class="error">Cannot load logs: {error}</p>}
+      <Histogram slots={slots} />
       <div class="scroll">
         <table class="log-table">
-          <thead><tr><th>Time</th><th>Level</th><th>Source</th><th>Message</th></tr></thead>
+          <thead><tr><th>Time</th><th>Level</th><th>Category</th><th>Module</th><th>Message</th></tr></thead>
           <tbody>
-            {shown.slice(0, 500).map((l, i) => (
-              <tr key={l.id ?? i} class={`level-${l.level}`}>
+            {page?.logs.map((l) => (
+              <tr key={l.id} class={`level-${l.level}`}>
                 <td class="mono">{new Date(l.time).toLocaleString()}</td>
                 <td><span class="tag">{l.level}</span></td>
-                <td>{l.moduleId ?? l.source ?? l.category ?? ''}</td>
+                <td>{l.category}{l.direction ? ` ${l.direction}` : ''}{l.source === 'USER' ? ' · user' : ''}</td>
+                <td>{moduleOf(l) ?? ''}</td>
                 <td>{l.msg}</td>
               </tr>
             ))}
           </tbody>
         </table>
-        {!shown.length && <p class="muted">No log entries.</p>}
+        {page && !page.logs.length && <p class="muted">No log entries.</p>}
+        {page && page.total > page.logs.length && <p class="muted small">Newest {page.logs.length} of {page.total}; narrow the filters to see older ones.</p>}
       </div>
     </section>
   );

@@ -4,14 +4,13 @@ import { useSignal } from '@preact/signals';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { Chart } from '../components/Chart';
 import { ago, formatValue, unitOf } from '../components/format';
-import { serves } from '../data/capabilities';
-import { getHistory, type HistoryResult } from '../data/history';
 import { ApiError } from '../data/http';
 import { connectCount, onConfigUpdate, onLive } from '../data/live';
 import { deleteModule, type DeviceView, getDevice, type SensorView, setHardwareEnabled, updateConfig } from '../data/modules';
-import { assignZone, createZone, listZones, unassignZone, type Zone } from '../data/zones';
+import { appendLive, getSeries, parseKey, type SeriesResult } from '../data/series';
+import { assignZone, clearZone, createZone, listZones, type Zone } from '../data/zones';
 import { navigate } from '../router';
-import { now, refreshModules } from '../state/fleet';
+import { now, reading, refreshModules, seriesKeyOf } from '../state/fleet';
 
 const RANGES: [label: string, seconds: number][] = [
   ['1 h', 3600],
@@ -24,13 +23,26 @@ const NEW_ZONE = '\u0000new';
 
 type Range = { preset: number } | { from: number; to: number };
 
+const resolution = (seconds: number): string =>
+  seconds < 120 ? `${seconds} s` : seconds < 7200 ? `${Math.round(seconds / 60)} min` : `${Math.round(seconds / 3600)} h`;
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 const localInput = (seconds: number): string => {
   const d = new Date(seconds * 1000);
   return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
 };
 
-function SensorRow({ device, sensor, canEnable, onSaved }: { device: DeviceView; sensor: SensorView; canEnable: boolean; onSaved: (text: string) => void }) {
+/** The current value: the latest live reading when newer than the status, else the status's. */
+function Current({ moduleId, sensor }: { moduleId: string; sensor: SensorView }) {
+  const live = reading(moduleId, parseKey(sensor.type).sensorType).value;
+  const value = live?.value ?? sensor.value;
+  return (
+    <span class="current" data-sensor={sensor.type}>
+      {value !== null ? `${formatValue(value)} ${unitOf(sensor.type)}` : '–'}
+    </span>
+  );
+}
+
+function SensorRow({ device, sensor, hardware, onSaved }: { device: DeviceView; sensor: SensorView; hardware: string | null; onSaved: (text: string) => void }) {
   const [interval, setInterval] = useState(String(sensor.desired?.interval ?? sensor.reported?.interval ?? ''));
   const [model, setModel] = useState(sensor.desired?.model ?? sensor.reported?.model ?? '');
   const [busy, setBusy] = useState(false);
@@ -58,23 +70,25 @@ function SensorRow({ device, sensor, canEnable, onSaved }: { device: DeviceView;
     }
   };
   const toggle = async () => {
-    const hardware = sensor.type.includes(':') ? sensor.type.split(':')[0]! : (sensor.desired?.model ?? sensor.type);
+    if (!hardware) return;
     setBusy(true);
     try {
-      await setHardwareEnabled(device.id, hardware, sensor.enabled === false);
-      onSaved(`${hardware} ${sensor.enabled === false ? 'enabled' : 'disabled'}`);
+      await setHardwareEnabled(device.id, hardware, !sensor.enabled);
+      onSaved(`${hardware}: ${sensor.enabled ? 'disable' : 'enable'} sent`);
     } catch (e) {
       setError(message(e));
     } finally {
       setBusy(false);
     }
   };
-  const state = sensor.reported === null ? (sensor.desired ? 'stored' : 'reported only') : sensor.pending ? 'pending' : 'applied';
+  // pending: desired not reported back yet; applied: the module reports the desired setting;
+  // reported: the module's own setting, nothing desired stored for it.
+  const state = sensor.pending ? 'pending' : sensor.desired ? 'applied' : 'reported';
   return (
     <tr data-sensor={sensor.type}>
       <th scope="row">{sensor.type}</th>
       <td>
-        {sensor.value !== null ? `${formatValue(sensor.value)} ${unitOf(sensor.type)}` : '–'}
+        <Current moduleId={device.id} sensor={sensor} />
         {sensor.status && <span class={`tag ${sensor.status === 'ok' ? '' : 'warn'}`}>{sensor.status}</span>}
       </td>
       <td>
@@ -92,20 +106,22 @@ function SensorRow({ device, sensor, canEnable, onSaved }: { device: DeviceView;
         {error && <p class="error" role="alert">{error}</p>}
       </td>
       <td>
-        <span class={`tag state-${state.replace(' ', '-')}`} title={sensor.reported ? `reported: ${sensor.reported.interval ?? '–'} s ${sensor.reported.model ?? ''}` : 'the module has not reported its configuration'}>
+        <span class={`tag state-${state}`} data-state={state} title={sensor.reported ? `reported: ${sensor.reported.interval ?? '–'} s ${sensor.reported.model ?? ''}` : 'the module has not reported this setting'}>
           {state}
         </span>
         {sensor.reported && (
-          <small class="muted"> reported {sensor.reported.interval ?? '–'} s {sensor.reported.model ?? ''}</small>
+          <small class="muted"> module: {sensor.reported.interval ?? '–'} s{sensor.reported.model ? ` · ${sensor.reported.model}` : ''}</small>
         )}
       </td>
-      {canEnable && (
-        <td>
-          <button type="button" disabled={busy} onClick={toggle} aria-pressed={sensor.enabled !== false}>
-            {sensor.enabled === false ? 'Enable' : 'Disable'}
+      <td>
+        {hardware ? (
+          <button type="button" disabled={busy} onClick={toggle} class="small" title={`start or stop ${hardware} (every sensor of it)`}>
+            {sensor.enabled ? 'Disable' : 'Enable'} {hardware}
           </button>
-        </td>
-      )}
+        ) : (
+          <span class="muted" title="no reading names this sensor's hardware yet">–</span>
+        )}
+      </td>
     </tr>
   );
 }
@@ -114,10 +130,9 @@ export function Module({ id }: { id: string }) {
   const [device, setDevice] = useState<DeviceView | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [range, setRange] = useState<Range>({ preset: 86_400 });
-  const [history, setHistory] = useState<(HistoryResult & { from: number; to: number }) | null>(null);
+  const [history, setHistory] = useState<(SeriesResult & { from: number; to: number; origin: number }) | null>(null);
   const [historyError, setHistoryError] = useState<string | null>(null);
   const [zoneList, setZones] = useState<Zone[] | null>(null);
-  const [canEnable, setCanEnable] = useState(false);
   const notice = useSignal<string | null>(null);
   const confirmDialog = useRef<HTMLDialogElement>(null);
 
@@ -131,11 +146,12 @@ export function Module({ id }: { id: string }) {
   }, [id]);
 
   const loadHistory = useCallback(async () => {
-    const to = 'preset' in range ? Date.now() / 1000 : range.to;
-    const from = 'preset' in range ? to - range.preset : range.from;
+    // Whole seconds: the API aligns its buckets on `from`, and live readings join those buckets.
+    const to = Math.ceil('preset' in range ? Date.now() / 1000 : range.to);
+    const from = Math.floor('preset' in range ? to - range.preset : range.from);
     try {
-      const result = await getHistory(id, new Date(from * 1000), new Date(to * 1000));
-      setHistory({ ...result, from, to });
+      const result = await getSeries(id, new Date(from * 1000), new Date(to * 1000));
+      setHistory({ ...result, from, to, origin: from }); // buckets start at `origin`
       setHistoryError(null);
     } catch (e) {
       setHistoryError(message(e));
@@ -145,38 +161,29 @@ export function Module({ id }: { id: string }) {
   useEffect(() => {
     void loadDevice();
     void listZones().then(setZones, () => setZones(null));
-    void serves('/api/modules/{module_id}/hardware/enable').then(setCanEnable);
   }, [id, connectCount.value]);
   useEffect(() => void loadHistory(), [loadHistory, connectCount.value]);
 
-  // Live readings extend the charts of a range that ends now (raw resolution only: appending a
-  // raw point to aggregated buckets would mix resolutions). At most one update per frame.
+  // Live readings extend the charts of a range that ends now, merged into the buckets of the
+  // fetched resolution (so a fast sensor does not pile raw points at the right edge).
   useEffect(() => {
     if (!('preset' in range)) return;
     return onLive((batch) => {
       const mine = batch.filter((m) => m.moduleId === id && m.kind === 'measurement' && typeof m.value === 'number');
       if (!mine.length) return;
       setHistory((old) => {
-        if (!old || (old.resolution !== null && old.resolution !== 'raw')) return old;
-        const to = Date.now() / 1000;
-        const series = old.series.map((s) => {
-          const points = mine.filter((m) => {
-            const levels = m.topic.split('/');
-            return levels[levels.length - 1] === s.sensorType && (s.hardware === null || levels.length === 3 && levels[1] === s.hardware);
-          });
-          if (!points.length) return s;
-          const next = { ...s, t: [...s.t], mean: [...s.mean], min: s.min && [...s.min], max: s.max && [...s.max] };
-          for (const m of points) {
-            const t = Date.parse(m.time) / 1000;
-            if (next.t.length && t <= next.t[next.t.length - 1]!) continue; // uPlot needs ascending x
-            next.t.push(t);
-            next.mean.push(m.value);
-            next.min?.push(m.value);
-            next.max?.push(m.value);
-          }
-          return next;
-        });
-        return { ...old, series, from: to - range.preset, to };
+        if (!old || !old.bucketSeconds) return old;
+        const bucketSeconds = old.bucketSeconds;
+        let series = old.series;
+        for (const m of mine) {
+          const key = seriesKeyOf(m.topic);
+          const at = series.findIndex((s) => s.key === key);
+          if (at < 0) continue; // a new series: the next refetch draws it
+          const next = appendLive(series[at]!, old.origin, bucketSeconds, Date.parse(m.time) / 1000, m.value!);
+          if (next !== series[at]) series = series.map((s, i) => (i === at ? next : s));
+        }
+        const to = Math.max(old.to, Date.now() / 1000);
+        return series === old.series && to === old.to ? old : { ...old, series, to, from: old.from + (to - old.to) };
       });
     });
   }, [id, range]);
@@ -202,21 +209,18 @@ export function Module({ id }: { id: string }) {
   };
 
   const changeZone = async (choice: string) => {
-    const current = zoneList?.find((z) => z.devices?.some((d) => d.moduleId === id));
     try {
       let zoneId = choice;
       if (choice === NEW_ZONE) {
         const name = window.prompt('Name of the new zone')?.trim();
         if (!name) return;
-        const created = await createZone(name);
-        if (!created) throw new Error('this server cannot create zones');
-        zoneId = created.id;
+        zoneId = (await createZone(name)).id;
       }
-      if (current) await unassignZone(current.id, id);
       if (zoneId) await assignZone(zoneId, id);
+      else await clearZone(id);
       setZones(await listZones());
       notice.value = 'zone updated';
-      void refreshModules();
+      await Promise.all([refreshModules(), loadDevice()]);
     } catch (e) {
       notice.value = `zone not changed: ${message(e)}`;
     }
@@ -235,9 +239,10 @@ export function Module({ id }: { id: string }) {
 
   if (error) return <section><p><a href="/">← Fleet</a></p><p class="error">{error}</p></section>;
   if (!device) return <section><p class="muted">Loading {id}…</p></section>;
-  const zone =
-    zoneList?.find((z) => z.devices?.some((d) => d.moduleId === id)) ??
-    zoneList?.find((z) => z.name === device.zone);
+  const zone = zoneList?.find((z) => z.name === device.zone);
+  // The hardware of each sensor type, from the series keys (`dht22:temperature`).
+  const hardwareOf = new Map<string, string>();
+  for (const s of history?.series ?? []) if (s.hardware && !hardwareOf.has(s.sensorType)) hardwareOf.set(s.sensorType, s.hardware);
   const active = 'preset' in range ? range.preset : null;
   return (
     <section class="module">
@@ -281,7 +286,7 @@ export function Module({ id }: { id: string }) {
             <label>to <input name="to" type="datetime-local" value={history ? localInput(history.to) : ''} /></label>
             <button type="submit">Show</button>
           </form>
-          {history?.resolution && <span class="muted">resolution: {history.resolution}</span>}
+          {history?.bucketSeconds && <span class="muted">resolution: {resolution(history.bucketSeconds)}</span>}
         </div>
         <p class="muted small">Drag across a chart to zoom into that range.</p>
         {historyError && <p class="error">{historyError}</p>}
@@ -309,9 +314,12 @@ export function Module({ id }: { id: string }) {
           <p class="muted small">Desired configuration is published retained to <code>{device.id}/sensors/config</code>; it is <em>pending</em> until the module reports it back.</p>
           <div class="scroll">
             <table class="sensors-table">
-              <thead><tr><th>Sensor</th><th>Value</th><th>Desired interval (s) / model</th><th>State</th>{canEnable && <th>Enabled</th>}</tr></thead>
+              <thead><tr><th>Sensor</th><th>Value</th><th>Desired interval (s) / model</th><th>State</th><th>Hardware</th></tr></thead>
               <tbody>
-                {device.sensors.map((s) => <SensorRow key={s.type} device={device} sensor={s} canEnable={canEnable} onSaved={saved} />)}
+                {device.sensors.map((s) => {
+                  const names = parseKey(s.type);
+                  return <SensorRow key={s.type} device={device} sensor={s} hardware={names.hardware ?? hardwareOf.get(names.sensorType) ?? null} onSaved={saved} />;
+                })}
               </tbody>
             </table>
           </div>

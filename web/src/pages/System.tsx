@@ -42,6 +42,9 @@ function RateChart({ history }: { history: MetricsHistory }) {
       {
         width: element.clientWidth || 600,
         height: 180,
+        // The whole day the title names, however few samples there are yet (a fresh server's
+        // few minutes spread over the width got second ticks whose labels overlapped).
+        scales: { x: { time: true, range: () => [Date.now() / 1000 - 86_400, Date.now() / 1000] } },
         series: [{}, { label: 'stored/s', stroke: color('--accent'), width: 1.5 }],
         axes: [axis, { ...axis, size: 56 }],
       },
