@@ -113,7 +113,7 @@ async def test_configurations_of_10000_modules_are_republished_with_flow_control
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute(
-            "INSERT INTO sensor_config (module_id, sensor_type, interval_s) "
+            "INSERT INTO sensor_config_desired (module_id, sensor_type, interval_s) "
             "SELECT $1 || '-' || n, 'co2', 60 FROM generate_series(1, $2) AS n",
             module_id,
             modules,
