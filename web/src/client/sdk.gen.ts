@@ -93,7 +93,7 @@ export const modulesDeleteModule = <ThrowOnError extends boolean = false>(option
 /**
  * Readings per `hardware:sensorType` over the whole range (the seed's shape)
  *
- * `{"dht22:temperature": [{"time": "...Z", "value": 21.5}, ...]}`, oldest first.
+ * `{"dht22:temperature": [{"time": "...Z", "value": 21.5}, ...]}`, newest first (as Node).
  *
  * Raw readings for ranges up to 1 day, 1-minute averages below 7 days, hourly averages from
  * 7 days on (as the seed's backend). The whole range, never a truncated tail; for charts over

@@ -178,6 +178,9 @@ export type ErrorBody = {
 
 /**
  * Flash
+ *
+ * Flash sizes in KiB. `systemKb` is the module's total flash as the seed's dashboard reads it
+ * (its firmware reports `flash.totalKb`, older firmware `flash.systemKb`).
  */
 export type Flash = {
     /**
@@ -192,6 +195,10 @@ export type Flash = {
      * Systemkb
      */
     systemKb?: number | null;
+    /**
+     * Totalkb
+     */
+    totalKb?: number | null;
 };
 
 /**
@@ -782,6 +789,12 @@ export type SensorSetting = {
      * Model
      */
     model?: string | null;
+    /**
+     * Enabled
+     *
+     * Reported side only: whether the firmware runs the sensor (`sensors/config` `enabled`); switched through `POST …/hardware/enable`. Left out when the firmware does not say.
+     */
+    enabled?: boolean | null;
 };
 
 /**

@@ -5,13 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    model_serializer,
-)
+from pydantic import AfterValidator, ConfigDict, Field
 
 from sensorhub.ingest.topics import MAX_LEVEL_LENGTH, is_valid_id
 from sensorhub.schemas import ApiModel, PrintableText
@@ -84,14 +78,8 @@ class SensorSetting(ApiModel):
         description="Reported side only: whether the firmware runs the sensor "
         "(`sensors/config` `enabled`); switched through `POST …/hardware/enable`. "
         "Left out when the firmware does not say.",
+        exclude_if=lambda enabled: enabled is None,
     )
-
-    @model_serializer(mode="wrap")
-    def _leave_out_unknown_enabled(self, handler: SerializerFunctionWrapHandler) -> Any:
-        data = handler(self)
-        if self.enabled is None and isinstance(data, dict):
-            data.pop("enabled", None)
-        return data
 
 
 class SensorsConfig(ApiModel):
