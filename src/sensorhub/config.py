@@ -88,6 +88,36 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     simulate: int = Field(default=0, ge=0, le=10_000)
 
+    # --- operations (helper A, issue 17): ingest deadlines, retention, read access ---
+    ingest_write_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="Seconds one ingest database write may take before it is rolled back and "
+        "its batch spooled (a stall is logged at WARNING and counted).",
+    )
+    system_metrics_retain_for: timedelta = Field(
+        default=timedelta(days=30),
+        description="How long host metric samples (`system_metrics`) are kept (duration: 30d).",
+    )
+    device_logs_retain_for: timedelta | None = Field(
+        default=None,
+        description="How long module log lines (`device_logs`) are kept; unset = RETAIN_FOR.",
+    )
+    activity_log_retain_for: timedelta = Field(
+        default=timedelta(days=365),
+        description="How long activity log entries (`activity_log`) are kept (duration: 365d).",
+    )
+    sensorhub_read_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for reads (GET /api, Socket.IO); SENSORHUB_API_TOKEN also reads.",
+    )
+    allow_unauthenticated_bind: bool = Field(
+        default=False,
+        description="Allow binding a non-loopback HOST with neither token set (anyone who "
+        "reaches the port then reads every module's data).",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str | None) -> str | None:
@@ -127,12 +157,21 @@ class Settings(BaseSettings):
             raise ValueError("at least one topic filter is needed")
         return value
 
-    @field_validator("compress_after", "retain_for", mode="before")
+    @field_validator(
+        "compress_after",
+        "retain_for",
+        "system_metrics_retain_for",
+        "device_logs_retain_for",
+        "activity_log_retain_for",
+        mode="before",
+    )
     @classmethod
     def _parse_duration(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
         return parse_duration(value)
 
-    @field_validator("sensorhub_api_token", "mqtt_password", mode="before")
+    @field_validator("sensorhub_api_token", "sensorhub_read_token", "mqtt_password", mode="before")
     @classmethod
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -147,6 +186,14 @@ class Settings(BaseSettings):
     def _check_durations(self) -> Settings:
         if self.compress_after <= timedelta(0) or self.retain_for <= timedelta(0):
             raise ValueError("COMPRESS_AFTER and RETAIN_FOR must be positive durations")
+        for name in (
+            "system_metrics_retain_for",
+            "device_logs_retain_for",
+            "activity_log_retain_for",
+        ):
+            value = getattr(self, name)
+            if value is not None and value <= timedelta(0):
+                raise ValueError(f"{name.upper()} must be a positive duration")
         return self
 
     @property

@@ -92,7 +92,12 @@ class Runtime:
             logger.info("broker: %s", _redact(self.broker_url))
 
         spool = Spool(settings.data_dir / "spool", settings.spool_max_bytes)
-        repository = BatchRepository(self.database.pool, track_rollup=not self.timescale)
+        repository = BatchRepository(
+            self.database.pool,
+            backfill_only=self.timescale,
+            write_timeout=settings.ingest_write_timeout,
+            on_timeout=self.metrics.ingest_write_timeouts.inc,
+        )
         self.buffer = IngestBuffer(
             repository.write,
             spool,

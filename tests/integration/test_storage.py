@@ -148,7 +148,7 @@ async def test_hourly_answers_equal_a_direct_aggregate(db: asyncpg.Connection) -
     assert_same_aggregates(daily_from_hourly, daily_direct)
 
 
-async def test_rollup_waits_for_a_writer_still_in_its_transaction(
+async def test_rollup_never_misses_a_writer_still_in_its_transaction(
     db: asyncpg.Connection, database_url: str
 ) -> None:
     await write_batch(db, batch_of([(T0, "m1", "temp", "a", 1.0)]))
@@ -157,8 +157,10 @@ async def test_rollup_waits_for_a_writer_still_in_its_transaction(
         transaction = writer.transaction()
         await transaction.start()
         await write_batch(writer, batch_of([(T0 + timedelta(minutes=1), "m1", "temp", "a", 3.0)]))
-        # The writer holds the queued bucket: the run leaves it for later instead of missing data.
-        assert await refresh_rollup(db) == 0
+        # The run neither waits for the writer nor takes its queue row: it recomputes what is
+        # committed, and the writer's row stays queued for the next run.
+        assert await refresh_rollup(db) == 1
+        assert rows(await db.fetch(HOURLY)) == [(T0, "m1", "temp", 1.0, 1.0, 1.0, 1)]
         await transaction.commit()
     finally:
         await writer.close()
@@ -253,7 +255,10 @@ async def test_storage_jobs_per_path() -> None:
         "retention",
         "rollup",
     ]
-    assert [name for name, _, _ in storage_jobs(settings, timescale=True)] == ["retention"]
+    assert [name for name, _, _ in storage_jobs(settings, timescale=True)] == [
+        "retention",
+        "rollup",
+    ]
 
 
 async def test_the_running_app_tracks_the_rollup(app: RunningApp) -> None:

@@ -129,7 +129,7 @@ device_logs = Table(
 )
 
 # Plain PostgreSQL only (migration 0002); on TimescaleDB `measurements_hourly` is a continuous
-# aggregate and these do not exist.
+# aggregate and this does not exist.
 measurements_hourly_rollup = Table(
     "measurements_hourly_rollup",
     metadata,
@@ -143,13 +143,16 @@ measurements_hourly_rollup = Table(
     PrimaryKeyConstraint("module_id", "sensor_type", "bucket"),
 )
 
+# Append-only queue of (hour, module, sensor) buckets to recompute (migration 0004_a): no unique
+# key, so ingest's plain INSERT never waits on the rollup job; `id` lets the job delete exactly
+# the rows it read. Exists on TimescaleDB too (back-filled hours to refresh).
 measurements_rollup_dirty = Table(
     "measurements_rollup_dirty",
     metadata,
     _timestamp("bucket", nullable=False),
     Column("module_id", Text, nullable=False),
     Column("sensor_type", Text, nullable=False),
-    PrimaryKeyConstraint("bucket", "module_id", "sensor_type"),
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
 )
 
 sensorhub_meta = Table(
