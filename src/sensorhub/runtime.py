@@ -16,6 +16,7 @@ from sensorhub.ingest.pipeline import IngestPipeline
 from sensorhub.ingest.repository import BatchRepository
 from sensorhub.ingest.spool import Spool
 from sensorhub.jobs import JobBody, PeriodicJob
+from sensorhub.loop_lag import LoopLagMonitor
 from sensorhub.metrics import Metrics
 from sensorhub.modules.devices.configuration import republish_all
 from sensorhub.modules.system.sampler import sample_metrics
@@ -65,6 +66,9 @@ class Runtime:
 
     async def _start(self) -> None:
         settings = self.settings
+        lag = LoopLagMonitor(self.metrics.registry)
+        lag.start()
+        self._stops.append(lag.stop)
         self.database_url = settings.database_url
         if self.database_url is None:
             embedded_pg = EmbeddedPostgres(settings.data_dir)
