@@ -77,7 +77,11 @@ class Settings(BaseSettings):
 
     sensorhub_api_token: SecretStr | None = None
     allow_anonymous_writes: bool = False
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Other origins allowed to call the API and Socket.IO from a browser, comma "
+        "separated (`https://dash.example`); empty = same origin only; `*` = any (unsafe).",
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     redis_url: str | None = None
 
@@ -111,11 +115,6 @@ class Settings(BaseSettings):
     sensorhub_read_token: SecretStr | None = Field(
         default=None,
         description="Bearer token for reads (GET /api, Socket.IO); SENSORHUB_API_TOKEN also reads.",
-    )
-    allow_unauthenticated_bind: bool = Field(
-        default=False,
-        description="Allow binding a non-loopback HOST with neither token set (anyone who "
-        "reaches the port then reads every module's data).",
     )
 
     @field_validator("database_url")
