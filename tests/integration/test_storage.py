@@ -264,3 +264,36 @@ async def test_storage_jobs_per_path() -> None:
 async def test_the_running_app_tracks_the_rollup(app: RunningApp) -> None:
     names = [job.name for job in app.runtime.jobs]
     assert names.count("rollup") == 1 and names.count("retention") == 1
+
+
+async def test_backfill_only_queues_hours_older_than_the_aggregate_covers(
+    db: asyncpg.Connection,
+) -> None:
+    now = datetime.now(UTC)
+    old = now - timedelta(days=3)
+    await write_batch(
+        db,
+        batch_of([(old, "m1", "temp", "a", 1.0), (now, "m1", "temp", "a", 2.0)]),
+        backfill_only=True,
+    )
+    queued = await db.fetch("SELECT bucket FROM measurements_rollup_dirty")
+    assert [r["bucket"] for r in queued] == [old.replace(minute=0, second=0, microsecond=0)]
+
+
+async def test_the_queue_takes_duplicates_and_0004_downgrades_to_the_unique_key(
+    database_url: str,
+) -> None:
+    await migrate(Settings(), database_url)
+    connection = await asyncpg.connect(database_url)
+    try:
+        for value in (1.0, 2.0):  # the same bucket twice: two queue rows, no conflict
+            await write_batch(connection, batch_of([(T0, "m1", "temp", "a", value)]))
+        assert await connection.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 2
+        await asyncio.to_thread(downgrade_schema, database_url, "0003")
+        assert await connection.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 1
+        await connection.execute("DELETE FROM measurements")  # the old trigger still queues
+        await asyncio.to_thread(upgrade_schema, database_url)
+        assert await refresh_rollup(connection) == 1
+        assert await connection.fetchval("SELECT count(*) FROM measurements_hourly") == 0
+    finally:
+        await connection.close()

@@ -63,7 +63,9 @@ ON CONFLICT (module_id, sensor_type, bucket) DO UPDATE
 SET sum = EXCLUDED.sum, count = EXCLUDED.count, min = EXCLUDED.min, max = EXCLUDED.max
 """
 
-REFRESH_CAGG = "CALL refresh_continuous_aggregate('measurements_hourly', $1::timestamptz, $2)"
+REFRESH_CAGG = (
+    "CALL refresh_continuous_aggregate('measurements_hourly', $1::timestamptz, $2::timestamptz)"
+)
 REFRESH_CAGG_ALL = "CALL refresh_continuous_aggregate('measurements_hourly', NULL, NULL)"
 REFRESH_ATTEMPTS = 50
 REFRESH_RETRY_DELAY_S = 0.2
