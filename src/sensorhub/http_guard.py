@@ -34,12 +34,22 @@ READS = frozenset({"GET", "HEAD"})
 
 
 def origin_allowed(origin: str, host: str | None, settings: Settings) -> bool:
-    """Same origin (its host[:port] is the request's `Host`) or listed in CORS_ORIGINS."""
+    """Same origin (its host[:port] is the request's `Host` or `X-Forwarded-Host`, given here as
+    one comma-separated string) or listed in CORS_ORIGINS.
+
+    Trusting `X-Forwarded-Host` is safe here: a page on another site cannot add that header to a
+    cross-origin request without a preflight, and foreign preflights are refused.
+    """
     if "*" in settings.cors_origins or origin in settings.cors_origins:
         return True
-    if origin == "null" or host is None:
+    if origin == "null" or not host:
         return False
-    return urlsplit(origin).netloc.lower() == host.lower()
+    netloc = urlsplit(origin).netloc.lower()
+    return any(netloc == candidate.strip().lower() for candidate in host.split(","))
+
+
+def _hosts(host: str | None, forwarded_host: str | None) -> str | None:
+    return ",".join(h for h in (host, forwarded_host) if h) or None
 
 
 def socketio_origin_check(settings: Settings) -> Callable[[str | None, dict[str, Any]], bool]:
@@ -49,7 +59,8 @@ def socketio_origin_check(settings: Settings) -> Callable[[str | None, dict[str,
     """
 
     def allowed(origin: str | None, environ: dict[str, Any]) -> bool:
-        return origin is None or origin_allowed(origin, environ.get("HTTP_HOST"), settings)
+        hosts = _hosts(environ.get("HTTP_HOST"), environ.get("HTTP_X_FORWARDED_HOST"))
+        return origin is None or origin_allowed(origin, hosts, settings)
 
     return allowed
 
@@ -77,7 +88,7 @@ class OriginGuard:
         headers = Headers(scope=scope)
         method = scope["method"]
         origin = headers.get("origin")
-        host = headers.get("host")
+        host = _hosts(headers.get("host"), headers.get("x-forwarded-host"))
         if method == "OPTIONS" and "access-control-request-method" in headers:
             await self._preflight(scope, receive, send, headers, origin)
             return
@@ -107,7 +118,7 @@ class OriginGuard:
     async def _preflight(
         self, scope: Scope, receive: Receive, send: Send, headers: Headers, origin: str | None
     ) -> None:
-        host = headers.get("host")
+        host = _hosts(headers.get("host"), headers.get("x-forwarded-host"))
         if origin is None or not origin_allowed(origin, host, self.settings):
             await _refuse(scope, receive, send, 403, f"cross-origin request from {origin} refused")
             return

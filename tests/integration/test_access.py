@@ -193,6 +193,9 @@ def test_origin_rule() -> None:
     assert not origin_allowed(EVIL, "127.0.0.1:8000", settings)
     assert not origin_allowed("http://127.0.0.1:9999", "127.0.0.1:8000", settings)
     assert not origin_allowed("null", "127.0.0.1:8000", settings)
+    # Behind a proxy that sends `Host` without the port and the browser's host in X-Forwarded-Host.
+    assert origin_allowed("http://localhost:8000", "localhost,localhost:8000", settings)
+    assert not origin_allowed(EVIL, "localhost,localhost:8000", settings)
     assert Settings().cors_origins == []
 
 
