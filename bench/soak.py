@@ -221,13 +221,24 @@ def _write(out: Path, result: SoakResult) -> None:
     out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
+def load(path: Path) -> SoakResult:
+    """A result written by `--out` (complete or cut short)."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    intervals = [Interval(**i) for i in document.pop("intervals")]
+    wait_events = Counter(document.pop("wait_events"))
+    return SoakResult(**document, intervals=intervals, wait_events=wait_events)
+
+
 def table(result: SoakResult) -> Table:
     lost = result.sent - result.stored
     minutes = f"{result.minutes:g}"
+    if not result.finished:
+        ran = result.intervals[-1].minute if result.intervals else 0
+        minutes = f"{minutes} (cut short at {ran:g})"
     table = Table(
         title=f"Soak: {RATE:,.0f} msg/s QoS 1 for {minutes} min, 10 Socket.IO clients, history polling",
         goal="nothing lost with Mosquitto's defaults, RSS flat, buffer depth bounded, lag p99 reported",
-        command=f"python -m bench.soak --minutes {minutes}",
+        command=f"python -m bench.soak --minutes {result.minutes:g}",
         columns=["minute", "RSS (MB)", "max buffer depth", "event-loop lag p99 (ms)",
                  "stored (total)", "spooled (total)", "write timeouts"],
     )  # fmt: skip
@@ -238,10 +249,17 @@ def table(result: SoakResult) -> Table:
             [f"{i.minute:g}", f"{i.rss_mb:.0f}", f"{i.depth_max:.0f}", lag,
              f"{i.stored:,.0f}", f"{i.spooled:,.0f}", f"{i.write_timeouts:.0f}"]
         )  # fmt: skip
-    table.notes.append(
-        f"Sent {result.sent:,} (acknowledged by the broker), stored {result.stored:,}, "
-        f"lost {lost:,} ({100 * lost / max(result.sent, 1):.3f}%)."
-    )
+    if result.finished:
+        table.notes.append(
+            f"Sent {result.sent:,} (acknowledged by the broker), stored {result.stored:,}, "
+            f"lost {lost:,} ({100 * lost / max(result.sent, 1):.3f}%)."
+        )
+    elif result.intervals:
+        last = result.intervals[-1]
+        table.notes.append(
+            f"Cut short: at minute {last.minute:g} sensorhub had stored {last.stored:,.0f} "
+            f"readings ({last.stored / (last.minute * 60):,.0f}/s); sent and lost are unknown."
+        )
     table.notes.append(
         f"Event-loop lag p99 over the run: {result.lag_p99_ms} ms (upper bound of its histogram "
         f"bucket); sensorhub CPU {result.cpu_percent:.0f}% of one core; peak RSS "
@@ -276,9 +294,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=60.0, help="seconds per report row")
     parser.add_argument("--out", type=Path, help="JSON written after every interval")
     parser.add_argument("--save", action="store_true", help="write bench/results/soak.json")
+    parser.add_argument("--note", action="append", default=[], help="a note for the table")
+    parser.add_argument("--report", type=Path, help="do not run: tabulate this --out file")
     args = parser.parse_args(argv)
-    result = asyncio.run(soak(args.minutes, args.out, args.interval))
+    if args.report is not None:
+        result = load(args.report)
+    else:
+        result = asyncio.run(soak(args.minutes, args.out, args.interval))
     tables = [table(result)]
+    tables[0].notes.extend(args.note)
     if args.save:
         from bench.report import save
 
