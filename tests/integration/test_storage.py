@@ -297,3 +297,19 @@ async def test_the_queue_takes_duplicates_and_0004_downgrades_to_the_unique_key(
         assert await connection.fetchval("SELECT count(*) FROM measurements_hourly") == 0
     finally:
         await connection.close()
+
+
+async def test_a_run_collapses_repeated_buckets_and_resumes_after_dying(
+    db: asyncpg.Connection,
+) -> None:
+    from sensorhub.db.rollup import CLAIM
+
+    for value in range(5):  # a steady stream: every batch re-queues the same bucket
+        await write_batch(db, batch_of([(T0, "m1", "temp", "a", float(value))]))
+    assert await db.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 5
+    await db.execute(CLAIM)  # a run claimed the queue, then died before recomputing
+    assert await db.fetchval("SELECT count(*) FROM measurements_rollup_dirty WHERE claimed") == 1
+    await write_batch(db, batch_of([(T0 + timedelta(minutes=1), "m1", "temp", "a", 10.0)]))
+    await refresh_rollup(db)  # the next run does both the leftover claim and the new rows
+    assert await db.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 0
+    assert rows(await db.fetch(HOURLY)) == [(T0, "m1", "temp", 7.0, 4.0, 10.0, 2)]

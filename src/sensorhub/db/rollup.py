@@ -4,13 +4,17 @@ The batch writer and a delete trigger append (hour, module, sensor) buckets to t
 queue `measurements_rollup_dirty` inside the transactions that change `measurements`. The job
 (`refresh_rollup`) never holds a lock a writer needs (issue 17, the hourly stall):
 
-1. it reads a page of queued rows in a statement of its own: only committed writers' rows are
-   visible, and no row lock is taken;
-2. it recomputes those buckets from `measurements` in later statements, so their snapshots
-   include every writer whose queue row was read; the only rows it locks are in
-   `measurements_hourly_rollup`, which writers never touch;
-3. it deletes exactly the queue rows it read (by `id`); a crash before this step only means the
-   buckets are recomputed again.
+1. *claim*: one short statement deletes every queued row it can see (only committed writers'
+   rows are visible; writers only ever insert new rows, so nothing waits) and inserts one
+   `claimed` row per distinct bucket in their place;
+2. *recompute* the claimed buckets from `measurements`, a page at a time, each in a statement of
+   its own whose snapshot includes every writer whose rows were claimed; the only rows it locks
+   are in `measurements_hourly_rollup`, which writers never touch;
+3. delete each page's claimed rows (by `id`) once recomputed. A crash before that only means the
+   buckets are recomputed again by the next run.
+
+A steady stream re-queues the open hour's buckets with every batch; claiming collapses them, so
+each run recomputes each bucket once, however many batches touched it.
 
 On TimescaleDB the continuous aggregate `measurements_hourly` replaces the plain rollup; its
 refresh policy and real-time aggregation cover recent hours, and the queue only holds back-filled
@@ -22,20 +26,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import asyncpg
 
 logger = logging.getLogger(__name__)
 
-BUCKETS_PER_PASS = 1_000
+BUCKETS_PER_PASS = 2_000
 BACKFILL_AGE = timedelta(hours=1)
 """TimescaleDB: hours older than this may be below the aggregate's watermark (its end offset)."""
 
-READ_QUEUE = """
-SELECT id, bucket, module_id, sensor_type FROM measurements_rollup_dirty ORDER BY id LIMIT $1
+CLAIM = """
+WITH taken AS (
+    DELETE FROM measurements_rollup_dirty WHERE NOT claimed
+    RETURNING bucket, module_id, sensor_type
+)
+INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type, claimed)
+SELECT DISTINCT bucket, module_id, sensor_type, true FROM taken
 """
-DELETE_TAKEN = "DELETE FROM measurements_rollup_dirty WHERE id = ANY($1::bigint[])"
+READ_CLAIMED = """
+SELECT id, bucket, module_id, sensor_type FROM measurements_rollup_dirty
+WHERE claimed AND id > $1 ORDER BY id LIMIT $2
+"""
+DELETE_DONE = "DELETE FROM measurements_rollup_dirty WHERE id = ANY($1::bigint[])"
 
 RECOMPUTE = """
 WITH dirty AS (
@@ -89,19 +103,27 @@ async def refresh_rollup(
         await _refresh_continuous_aggregate(connection, REFRESH_CAGG_ALL)
         return 0
     total = 0
-    while True:
-        rows = await connection.fetch(READ_QUEUE, batch_size)
-        if not rows:
-            break
-        buckets = sorted({(r["bucket"], r["module_id"], r["sensor_type"]) for r in rows})
-        await recompute(connection, buckets)
-        await connection.execute(DELETE_TAKEN, [r["id"] for r in rows])
-        total += len(buckets)
-        if len(rows) < batch_size:
-            break
+    async for rows in _claimed_pages(connection, batch_size):
+        await recompute(connection, [(r["bucket"], r["module_id"], r["sensor_type"]) for r in rows])
+        await connection.execute(DELETE_DONE, [r["id"] for r in rows])
+        total += len(rows)
     if total:
         logger.debug("rollup: recomputed %d hourly buckets", total)
     return total
+
+
+async def _claimed_pages(
+    connection: asyncpg.Connection, batch_size: int
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """Claim what is queued now, then yield the claimed rows (earlier claims included) in pages."""
+    await connection.execute(CLAIM)
+    after = 0
+    while True:
+        rows = await connection.fetch(READ_CLAIMED, after, batch_size)
+        if not rows:
+            return
+        yield rows
+        after = rows[-1]["id"]
 
 
 async def recompute(connection: asyncpg.Connection, buckets: list[Bucket]) -> None:
@@ -114,25 +136,21 @@ async def recompute(connection: asyncpg.Connection, buckets: list[Bucket]) -> No
 async def refresh_backfilled_hours(
     connection: asyncpg.Connection, *, batch_size: int = BUCKETS_PER_PASS
 ) -> int:
-    """TimescaleDB: refresh the continuous aggregate over the queued hours; returns how many rows
-    of the queue were handled.
+    """TimescaleDB: refresh the continuous aggregate over the queued hours; returns how many
+    distinct (hour, module, sensor) buckets were handled.
 
     One refresh per page covers the oldest to the newest queued hour: TimescaleDB only
     re-materialises the invalidated buckets inside the window, so a wide window costs little.
     """
     total = 0
-    while True:
-        rows = await connection.fetch(READ_QUEUE, batch_size)
-        if not rows:
-            return total
+    async for rows in _claimed_pages(connection, batch_size):
         hours = [r["bucket"] for r in rows]
         await _refresh_continuous_aggregate(
             connection, REFRESH_CAGG, min(hours), max(hours) + timedelta(hours=1)
         )
-        await connection.execute(DELETE_TAKEN, [r["id"] for r in rows])
+        await connection.execute(DELETE_DONE, [r["id"] for r in rows])
         total += len(rows)
-        if len(rows) < batch_size:
-            return total
+    return total
 
 
 async def _refresh_continuous_aggregate(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Double,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    false,
     func,
 )
 
@@ -144,8 +146,8 @@ measurements_hourly_rollup = Table(
 )
 
 # Append-only queue of (hour, module, sensor) buckets to recompute (migration 0004_a): no unique
-# key, so ingest's plain INSERT never waits on the rollup job; `id` lets the job delete exactly
-# the rows it read. Exists on TimescaleDB too (back-filled hours to refresh).
+# key, so ingest's plain INSERT never waits on the rollup job; the job turns what it takes into
+# `claimed` rows, deleted by `id` once recomputed. Exists on TimescaleDB too (back-filled hours).
 measurements_rollup_dirty = Table(
     "measurements_rollup_dirty",
     metadata,
@@ -153,6 +155,7 @@ measurements_rollup_dirty = Table(
     Column("module_id", Text, nullable=False),
     Column("sensor_type", Text, nullable=False),
     Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("claimed", Boolean, nullable=False, server_default=false()),
 )
 
 sensorhub_meta = Table(

@@ -5,8 +5,10 @@ batch upserted its buckets (`ON CONFLICT DO UPDATE`) and the rollup job took the
 `FOR UPDATE SKIP LOCKED` and recomputed inside the same transaction, so a batch that touched a
 bucket the job held waited on the job's transaction id for the whole recompute (the hourly stall
 of issue 17: 7% of a 2,000 msg/s stream lost). After: no unique constraint, so an insert has
-nothing to conflict on; each row gets an identity `id` so that the job deletes exactly the rows it
-has read, after recomputing them outside any long transaction (`sensorhub.db.rollup`). The table
+nothing to conflict on. The job claims what is queued in one short transaction (the rows become
+one `claimed` row per distinct bucket), recomputes outside it, and deletes each claimed row (by
+its identity `id`) once recomputed, so a crash in between only repeats work
+(`sensorhub.db.rollup`). The table
 exists on TimescaleDB too, where it queues back-filled hours for a prompt refresh of the
 continuous aggregate.
 
@@ -76,7 +78,8 @@ def upgrade() -> None:
     op.execute(
         "ALTER TABLE measurements_rollup_dirty "
         "ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY "
-        "CONSTRAINT pk_measurements_rollup_dirty PRIMARY KEY"
+        "CONSTRAINT pk_measurements_rollup_dirty PRIMARY KEY, "
+        "ADD COLUMN claimed boolean NOT NULL DEFAULT false"
     )
     if _has_trigger_function():
         op.execute(QUEUE_ON_DELETE)
@@ -90,7 +93,7 @@ def downgrade() -> None:
         "= (b.bucket, b.module_id, b.sensor_type)"
     )
     op.execute("ALTER TABLE measurements_rollup_dirty DROP CONSTRAINT pk_measurements_rollup_dirty")
-    op.execute("ALTER TABLE measurements_rollup_dirty DROP COLUMN id")
+    op.execute("ALTER TABLE measurements_rollup_dirty DROP COLUMN id, DROP COLUMN claimed")
     op.execute(
         "ALTER TABLE measurements_rollup_dirty ADD CONSTRAINT pk_measurements_rollup_dirty "
         "PRIMARY KEY (bucket, module_id, sensor_type)"
