@@ -104,9 +104,11 @@ async def refresh_rollup(
         return 0
     total = 0
     async for rows in _claimed_pages(connection, batch_size):
-        await recompute(connection, [(r["bucket"], r["module_id"], r["sensor_type"]) for r in rows])
+        # Distinct: a page may hold a bucket twice (a dead run's claim and this run's).
+        buckets = sorted({(r["bucket"], r["module_id"], r["sensor_type"]) for r in rows})
+        await recompute(connection, buckets)
         await connection.execute(DELETE_DONE, [r["id"] for r in rows])
-        total += len(rows)
+        total += len(buckets)
     if total:
         logger.debug("rollup: recomputed %d hourly buckets", total)
     return total
@@ -127,7 +129,7 @@ async def _claimed_pages(
 
 
 async def recompute(connection: asyncpg.Connection, buckets: list[Bucket]) -> None:
-    """Recompute `buckets` of `measurements_hourly_rollup` from `measurements` (one statement)."""
+    """Recompute `buckets` (distinct) of `measurements_hourly_rollup` from `measurements`."""
     await connection.execute(
         RECOMPUTE, [b[0] for b in buckets], [b[1] for b in buckets], [b[2] for b in buckets]
     )
