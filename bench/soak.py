@@ -1,8 +1,9 @@
 """Soak: a steady QoS 1 stream for a long time, with live and REST readers, watching for stalls.
 
 2,000 msg/s from 100 modules at QoS 1 into a `sensorhub serve` subprocess (BUFFER_MAX_AGE=1)
-on the local PostgreSQL and a default Mosquitto, with 10 Socket.IO clients and one REST client
-polling a module's history every 5 s. Sampled every second: sensorhub's RSS and buffer depth,
+on the local PostgreSQL and a default Mosquitto, with 10 Socket.IO clients (each subscribed to one
+module, as a dashboard showing one module is; reconnecting if dropped) and one REST client polling
+a module's history every 5 s. Sampled every second: sensorhub's RSS and buffer depth,
 the active PostgreSQL backends' wait events on the benchmark database; from /metrics at the end
 of each reporting interval: the event-loop lag histogram (p99 per interval), stored, spooled,
 and ingest write timeouts. Reports sent / stored / lost at the end.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -37,7 +39,7 @@ from bench.common import (
     sensorhub,
     wait_for_count,
 )
-from bench.ingest import _socketio_clients, generate, module_topics
+from bench.ingest import generate, module_topics
 
 RATE = 2_000.0
 SOCKETIO_CLIENTS = 10
@@ -80,6 +82,7 @@ class SoakResult:
     sent: int = 0
     stored: int = 0
     socketio_received: int = 0
+    socketio_drops: int = 0
     lag_p99_ms: float | None = None
     cpu_percent: float = 0.0
     peak_rss_mb: float = 0.0
@@ -102,6 +105,40 @@ def lag_quantile(before: dict[str, float], after: dict[str, float], q: float) ->
         if cumulative >= q * total:
             return upper * 1000
     return None
+
+
+def _socketio_clients(
+    base_url: str, prefix: str, clients: int, ready: Any, stop: Any, received: Any, drops: Any
+) -> None:
+    """Dashboards each watching one module (`subscribe`), reconnecting when dropped."""
+    import socketio
+
+    async def client(index: int, counters: list[int]) -> None:
+        module = f"{prefix}-{index + 1:03d}"
+        while not stop.is_set():
+            sio = socketio.AsyncClient(reconnection=False)
+            sio.on("mqtt-message", lambda _data: counters.__setitem__(index, counters[index] + 1))
+            await sio.connect(base_url, transports=["websocket"])
+            await sio.call("subscribe", [module])
+            if index == clients - 1:
+                ready.set()
+            while sio.connected and not stop.is_set():
+                await asyncio.sleep(0.2)
+            if not stop.is_set():
+                drops.value += 1
+            with contextlib.suppress(Exception):
+                await sio.disconnect()
+
+    async def main() -> None:
+        counters = [0] * clients
+        tasks = [asyncio.create_task(client(i, counters)) for i in range(clients)]
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+            received.value = sum(counters)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        received.value = sum(counters)
+
+    asyncio.run(main())
 
 
 def _history_poller(base_url: str, module: str, stop: Any, result: Any) -> None:
@@ -134,10 +171,11 @@ async def soak(minutes: float, out: Path | None = None, interval_s: float = 60.0
             stop = context.Event()
             ready = context.Event()
             received = context.Value("q", 0)
+            drops = context.Value("q", 0)
             history = context.Queue()
             clients = context.Process(
                 target=_socketio_clients,
-                args=(hub.base_url, SOCKETIO_CLIENTS, ready, stop, received),
+                args=(hub.base_url, prefix, SOCKETIO_CLIENTS, ready, stop, received, drops),
             )
             clients.start()
             ready.wait(60)
@@ -202,6 +240,7 @@ async def soak(minutes: float, out: Path | None = None, interval_s: float = 60.0
             clients.join(60)
             poller.join(60)
             result.socketio_received = int(received.value)
+            result.socketio_drops = int(drops.value)
             if not history.empty():
                 result.history_polls, result.history_errors, result.history_ms = history.get()
             cpu_seconds, wall = sampler.stop()
@@ -269,8 +308,10 @@ def table(result: SoakResult) -> Table:
         ordered = sorted(result.history_ms)
         table.notes.append(
             f"REST history polls: {result.history_polls} ({result.history_errors} failed), "
-            f"median {ordered[len(ordered) // 2]:.0f} ms, max {ordered[-1]:.0f} ms; Socket.IO "
-            f"events received by {SOCKETIO_CLIENTS} clients: {result.socketio_received:,}."
+            f"median {ordered[len(ordered) // 2]:.0f} ms, max {ordered[-1]:.0f} ms; Socket.IO: "
+            f"{SOCKETIO_CLIENTS} clients each subscribed to one module received "
+            f"{result.socketio_received:,} events, dropped by the server {result.socketio_drops} "
+            "times (and reconnected)."
         )
     top = Counter(result.wait_events).most_common(6)
     if result.wait_samples:
