@@ -77,8 +77,11 @@ ON CONFLICT (module_id, sensor_type, bucket) DO UPDATE
 SET sum = EXCLUDED.sum, count = EXCLUDED.count, min = EXCLUDED.min, max = EXCLUDED.max
 """
 
+# Literal bounds, not parameters: the procedure commits internally, so it must run through the
+# simple query protocol (asyncpg uses it only for statements without arguments).
 REFRESH_CAGG = (
-    "CALL refresh_continuous_aggregate('measurements_hourly', $1::timestamptz, $2::timestamptz)"
+    "CALL refresh_continuous_aggregate('measurements_hourly', "
+    "'{start}'::timestamptz, '{end}'::timestamptz)"
 )
 REFRESH_CAGG_ALL = "CALL refresh_continuous_aggregate('measurements_hourly', NULL, NULL)"
 REFRESH_ATTEMPTS = 50
@@ -147,21 +150,20 @@ async def refresh_backfilled_hours(
     total = 0
     async for rows in _claimed_pages(connection, batch_size):
         hours = [r["bucket"] for r in rows]
+        start, end = min(hours), max(hours) + timedelta(hours=1)  # datetimes from the database
         await _refresh_continuous_aggregate(
-            connection, REFRESH_CAGG, min(hours), max(hours) + timedelta(hours=1)
+            connection, REFRESH_CAGG.format(start=start.isoformat(), end=end.isoformat())
         )
         await connection.execute(DELETE_DONE, [r["id"] for r in rows])
         total += len(rows)
     return total
 
 
-async def _refresh_continuous_aggregate(
-    connection: asyncpg.Connection, sql: str, *args: object
-) -> None:
+async def _refresh_continuous_aggregate(connection: asyncpg.Connection, sql: str) -> None:
     """Refresh now, waiting out a refresh policy run that holds an overlapping window."""
     for attempt in range(REFRESH_ATTEMPTS):
         try:
-            await connection.execute(sql, *args)
+            await connection.execute(sql)
             return
         except asyncpg.LockNotAvailableError:
             if attempt == REFRESH_ATTEMPTS - 1:
