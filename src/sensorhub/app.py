@@ -15,12 +15,15 @@ from sensorhub import __version__
 from sensorhub.config import Settings
 from sensorhub.dashboard import install_dashboard
 from sensorhub.errors import BodySizeLimit, install_error_handlers
+from sensorhub.http_guard import OriginGuard
 from sensorhub.modules.activity.routes import router as logs_router
 from sensorhub.modules.devices import commands, history_routes, module_types
 from sensorhub.modules.devices.routes import router as devices_router
 from sensorhub.modules.system.routes import router as system_router
 from sensorhub.modules.zones.routes import router as zones_router
 from sensorhub.runtime import Runtime
+
+CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def operation_id(route: APIRoute) -> str:
@@ -61,12 +64,15 @@ def create_app(settings: Settings) -> SensorhubApp:
     )
     api.state.runtime = runtime
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # inside CORS
+    # CORS_ORIGINS empty (the default) = same origin only: no CORS headers at all.
     api.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["*"],
-        allow_headers=["*"],
+        allow_methods=list(CORS_METHODS),
+        allow_headers=["Authorization", "Content-Type"],
+        allow_private_network=True,  # only origins OriginGuard let through get this far
     )
+    api.add_middleware(OriginGuard, settings=settings)  # outermost: refuses before CORS answers
     install_error_handlers(api)
     api.include_router(system_router)
     api.include_router(module_types.router)  # before /api/modules/{module_id}/...

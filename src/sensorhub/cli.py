@@ -44,7 +44,20 @@ def check_bind_rule(settings: Settings) -> str | None:
         return None
     return (
         f"refusing to listen on {settings.host} without SENSORHUB_API_TOKEN: anyone on the network "
-        "could change module configuration. Set a token or pass --allow-anonymous-writes."
+        "could change module configuration"
+        + ("" if settings.sensorhub_read_token else " and read every module's data")
+        + ". Set SENSORHUB_API_TOKEN (and SENSORHUB_READ_TOKEN for reads) or pass "
+        "--allow-anonymous-writes."
+    )
+
+
+def bind_warning(settings: Settings) -> str | None:
+    """What is left open on a non-loopback address that the operator should know (issue 17)."""
+    if settings.binds_loopback_only or settings.sensorhub_read_token is not None:
+        return None
+    return (
+        f"listening on {settings.host} without SENSORHUB_READ_TOKEN: anyone who reaches the port "
+        "reads every module's data and live events"
     )
 
 
@@ -64,6 +77,9 @@ def serve(args: argparse.Namespace) -> int:
     if refusal:
         print(f"sensorhub: {refusal}", file=sys.stderr)
         return 2
+    warning = bind_warning(settings)
+    if warning:
+        logger.warning("%s", warning)
     app = create_app(settings)
     config = uvicorn.Config(
         app,

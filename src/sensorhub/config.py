@@ -157,9 +157,9 @@ class Settings(BaseSettings):
         description="Allow binding a non-loopback HOST without SENSORHUB_API_TOKEN.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["*"],
-        description="Comma-separated origins (scheme://host[:port]) allowed cross-origin "
-        "requests, for the API and Socket.IO.",
+        default_factory=list,
+        description="Other origins allowed to call the API and Socket.IO from a browser, comma "
+        "separated (`https://dash.example`); empty = same origin only; `*` = any (unsafe).",
     )
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest accepted request body, in bytes."
@@ -192,7 +192,33 @@ class Settings(BaseSettings):
         description="Simulated modules (a count) to run beside the server, as serve --simulate.",
     )
 
-    # --- ingest interpretation (helper C: sensorhub.ingest) ---
+    # --- operations: ingest deadlines, retention, read access ---
+    ingest_write_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="Seconds one ingest database write may take before it is rolled back and "
+        "its batch spooled (a stall is logged at WARNING and counted).",
+    )
+    system_metrics_retain_for: timedelta = Field(
+        default=timedelta(days=30),
+        description="How long host metric samples (`system_metrics`) are kept (duration: 30d).",
+    )
+    device_logs_retain_for: timedelta | None = Field(
+        default=None,
+        description="How long module log lines (`device_logs`) are kept; unset = RETAIN_FOR.",
+    )
+    activity_log_retain_for: timedelta = Field(
+        default=timedelta(days=365),
+        description="How long activity log entries (`activity_log`) are kept (duration: 365d).",
+    )
+    sensorhub_read_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for reads (GET /api, /metrics, Socket.IO); "
+        "SENSORHUB_API_TOKEN also reads.",
+    )
+
+    # --- ingest interpretation ---
     sensor_ranges_file: Path | None = Field(
         default=None,
         description="TOML file of plausible sensor ranges (the format of the packaged "
@@ -247,12 +273,21 @@ class Settings(BaseSettings):
             raise ValueError("at least one topic filter is needed")
         return [check_topic_filter(topic_filter) for topic_filter in value]
 
-    @field_validator("compress_after", "retain_for", mode="before")
+    @field_validator(
+        "compress_after",
+        "retain_for",
+        "system_metrics_retain_for",
+        "device_logs_retain_for",
+        "activity_log_retain_for",
+        mode="before",
+    )
     @classmethod
     def _parse_duration(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
         return parse_duration(value)
 
-    @field_validator("sensorhub_api_token", "mqtt_password", mode="before")
+    @field_validator("sensorhub_api_token", "sensorhub_read_token", "mqtt_password", mode="before")
     @classmethod
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -267,6 +302,14 @@ class Settings(BaseSettings):
     def _check_durations(self) -> Settings:
         if self.compress_after <= timedelta(0) or self.retain_for <= timedelta(0):
             raise ValueError("COMPRESS_AFTER and RETAIN_FOR must be positive durations")
+        for name in (
+            "system_metrics_retain_for",
+            "device_logs_retain_for",
+            "activity_log_retain_for",
+        ):
+            value = getattr(self, name)
+            if value is not None and value <= timedelta(0):
+                raise ValueError(f"{name.upper()} must be a positive duration")
         return self
 
     @property

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from sensorhub.access import read_protected, token_grants
 from sensorhub.config import Settings
 from sensorhub.plugins.db import Database
 from sensorhub.plugins.mqtt import MqttPlugin
 from sensorhub.plugins.socketio import SocketIOPlugin
 from sensorhub.runtime import Runtime
+
+__all__ = ["read_protected", "token_grants"]  # re-exported: Socket.IO uses token_grants
 
 _bearer = HTTPBearer(auto_error=False, description="SENSORHUB_API_TOKEN, when one is set")
 
@@ -53,11 +55,8 @@ def require_write_access(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Mutating endpoints need `Authorization: Bearer <SENSORHUB_API_TOKEN>` when a token is set."""
-    token = settings.sensorhub_api_token
-    if token is None:
-        return
-    supplied = credentials.credentials if credentials is not None else ""
-    if not secrets.compare_digest(supplied.encode(), token.get_secret_value().encode()):
+    supplied = credentials.credentials if credentials is not None else None
+    if not token_grants(settings, supplied, write=True):
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,
             detail="a valid bearer token is required for this operation",

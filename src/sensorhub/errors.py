@@ -18,7 +18,7 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     OSError,  # refused, reset, socket gone, timed out (TimeoutError is an OSError)
     asyncpg.PostgresConnectionError,  # SQLSTATE class 08, and a connection lost mid-query
     asyncpg.exceptions.OperatorInterventionError,  # 57P: shutting down, starting up
-    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InsufficientResourcesError,  # 53: disk full, out of memory, too many
 )
 """Errors meaning PostgreSQL cannot be reached now: 503, not 500 (ingestion spools meanwhile)."""
 

@@ -96,6 +96,11 @@ class Metrics:
         self.db_write_errors = Counter(
             "sensorhub_db_write_errors", "Batch writes that failed", registry=r
         )
+        self.ingest_write_timeouts = Counter(
+            "sensorhub_ingest_write_timeouts",
+            "Batch writes rolled back at INGEST_WRITE_TIMEOUT (the batch went to the spool)",
+            registry=r,
+        )
         self.buffer_depth = Gauge(
             "sensorhub_buffer_depth", "Messages waiting in memory for the next flush", registry=r
         )

@@ -29,6 +29,7 @@ from sensorhub.ingest.receipts import Receipts
 from sensorhub.ingest.spool import Spool
 from sensorhub.ingest.spool_record import spooled_receipts
 from sensorhub.jobs import JobBody, PeriodicJob
+from sensorhub.loop_lag import LoopLagMonitor
 from sensorhub.metrics import Metrics
 from sensorhub.modules.devices.configuration import desired_configurations
 from sensorhub.modules.system.sampler import sample_metrics
@@ -122,6 +123,9 @@ class Runtime:
 
     async def _compose(self, stack: contextlib.AsyncExitStack) -> Components:
         settings = self.settings
+        lag = LoopLagMonitor(self.metrics.registry)
+        lag.start()
+        stack.push_async_callback(lag.stop)
         database_url = settings.database_url
         if database_url is None:
             embedded_pg = EmbeddedPostgres(settings.data_dir)
@@ -146,7 +150,11 @@ class Runtime:
 
         spool = Spool(settings.data_dir / "spool", settings.spool_max_bytes)
         repository = BatchRepository(
-            database.pool, track_rollup=not timescale, client_id=settings.mqtt_client_id
+            database.pool,
+            backfill_only=timescale,
+            write_timeout=settings.ingest_write_timeout,
+            on_timeout=self.metrics.ingest_write_timeouts.inc,
+            client_id=settings.mqtt_client_id,
         )
         buffer = IngestBuffer(
             repository.write,

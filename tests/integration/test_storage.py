@@ -148,7 +148,7 @@ async def test_hourly_answers_equal_a_direct_aggregate(db: asyncpg.Connection) -
     assert_same_aggregates(daily_from_hourly, daily_direct)
 
 
-async def test_rollup_waits_for_a_writer_still_in_its_transaction(
+async def test_rollup_never_misses_a_writer_still_in_its_transaction(
     db: asyncpg.Connection, database_url: str
 ) -> None:
     await write_batch(db, batch_of([(T0, "m1", "temp", "a", 1.0)]))
@@ -157,8 +157,10 @@ async def test_rollup_waits_for_a_writer_still_in_its_transaction(
         transaction = writer.transaction()
         await transaction.start()
         await write_batch(writer, batch_of([(T0 + timedelta(minutes=1), "m1", "temp", "a", 3.0)]))
-        # The writer holds the queued bucket: the run leaves it for later instead of missing data.
-        assert await refresh_rollup(db) == 0
+        # The run neither waits for the writer nor takes its queue row: it recomputes what is
+        # committed, and the writer's row stays queued for the next run.
+        assert await refresh_rollup(db) == 1
+        assert rows(await db.fetch(HOURLY)) == [(T0, "m1", "temp", 1.0, 1.0, 1.0, 1)]
         await transaction.commit()
     finally:
         await writer.close()
@@ -253,9 +255,61 @@ async def test_storage_jobs_per_path() -> None:
         "retention",
         "rollup",
     ]
-    assert [name for name, _, _ in storage_jobs(settings, timescale=True)] == ["retention"]
+    assert [name for name, _, _ in storage_jobs(settings, timescale=True)] == [
+        "retention",
+        "rollup",
+    ]
 
 
 async def test_the_running_app_tracks_the_rollup(app: RunningApp) -> None:
     names = [job.name for job in app.runtime.jobs]
     assert names.count("rollup") == 1 and names.count("retention") == 1
+
+
+async def test_backfill_only_queues_hours_older_than_the_aggregate_covers(
+    db: asyncpg.Connection,
+) -> None:
+    now = datetime.now(UTC)
+    old = now - timedelta(days=3)
+    await write_batch(
+        db,
+        batch_of([(old, "m1", "temp", "a", 1.0), (now, "m1", "temp", "a", 2.0)]),
+        backfill_only=True,
+    )
+    queued = await db.fetch("SELECT bucket FROM measurements_rollup_dirty")
+    assert [r["bucket"] for r in queued] == [old.replace(minute=0, second=0, microsecond=0)]
+
+
+async def test_the_queue_takes_duplicates_and_0004_downgrades_to_the_unique_key(
+    database_url: str,
+) -> None:
+    await migrate(Settings(), database_url)
+    connection = await asyncpg.connect(database_url)
+    try:
+        for value in (1.0, 2.0):  # the same bucket twice: two queue rows, no conflict
+            await write_batch(connection, batch_of([(T0, "m1", "temp", "a", value)]))
+        assert await connection.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 2
+        await asyncio.to_thread(downgrade_schema, database_url, "0003")
+        assert await connection.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 1
+        await connection.execute("DELETE FROM measurements")  # the old trigger still queues
+        await asyncio.to_thread(upgrade_schema, database_url)
+        assert await refresh_rollup(connection) == 1
+        assert await connection.fetchval("SELECT count(*) FROM measurements_hourly") == 0
+    finally:
+        await connection.close()
+
+
+async def test_a_run_collapses_repeated_buckets_and_resumes_after_dying(
+    db: asyncpg.Connection,
+) -> None:
+    from sensorhub.db.rollup import CLAIM
+
+    for value in range(5):  # a steady stream: every batch re-queues the same bucket
+        await write_batch(db, batch_of([(T0, "m1", "temp", "a", float(value))]))
+    assert await db.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 5
+    await db.execute(CLAIM)  # a run claimed the queue, then died before recomputing
+    assert await db.fetchval("SELECT count(*) FROM measurements_rollup_dirty WHERE claimed") == 1
+    await write_batch(db, batch_of([(T0 + timedelta(minutes=1), "m1", "temp", "a", 10.0)]))
+    await refresh_rollup(db)  # the next run does both the leftover claim and the new rows
+    assert await db.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 0
+    assert rows(await db.fetch(HOURLY)) == [(T0, "m1", "temp", 7.0, 4.0, 10.0, 2)]

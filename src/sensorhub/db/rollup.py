@@ -1,34 +1,55 @@
-"""The hourly rollup on plain PostgreSQL, recomputed incrementally from dirty buckets.
+"""The hourly rollup, recomputed from a queue of touched buckets without blocking ingest.
 
-The batch writer and a delete trigger queue (hour, module, sensor) buckets in
-`measurements_rollup_dirty` inside the transactions that change `measurements`; `refresh_rollup`
-takes queued buckets and recomputes exactly those from `measurements`. On TimescaleDB the
-continuous aggregate `measurements_hourly` replaces all of this.
+The batch writer and a delete trigger append (hour, module, sensor) buckets to the append-only
+queue `measurements_rollup_dirty` inside the transactions that change `measurements`. The job
+(`refresh_rollup`) never holds a lock a writer needs (issue 17, the hourly stall):
+
+1. *claim*: one short statement deletes every queued row it can see (only committed writers'
+   rows are visible; writers only ever insert new rows, so nothing waits) and inserts one
+   `claimed` row per distinct bucket in their place;
+2. *recompute* the claimed buckets from `measurements`, a page at a time, each in a statement of
+   its own whose snapshot includes every writer whose rows were claimed; the only rows it locks
+   are in `measurements_hourly_rollup`, which writers never touch;
+3. delete each page's claimed rows (by `id`) once recomputed. A crash before that only means the
+   buckets are recomputed again by the next run.
+
+A steady stream re-queues the open hour's buckets with every batch; claiming collapses them, so
+each run recomputes each bucket once, however many batches touched it.
+
+On TimescaleDB the continuous aggregate `measurements_hourly` replaces the plain rollup; its
+refresh policy and real-time aggregation cover recent hours, and the queue only holds back-filled
+hours (older than `BACKFILL_AGE`), which the job refreshes at once with
+`refresh_continuous_aggregate` instead of waiting for the policy's next run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 import asyncpg
 
 logger = logging.getLogger(__name__)
 
-BUCKETS_PER_TRANSACTION = 1_000
+BUCKETS_PER_PASS = 2_000
+BACKFILL_AGE = timedelta(hours=1)
+"""TimescaleDB: hours older than this may be below the aggregate's watermark (its end offset)."""
 
-# Rows locked by a writer that has not committed yet are skipped: they stay queued for the next run.
-TAKE_DIRTY = """
-DELETE FROM measurements_rollup_dirty AS d
-USING (
-    SELECT bucket, module_id, sensor_type FROM measurements_rollup_dirty
-    ORDER BY bucket, module_id, sensor_type
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
-) AS taken
-WHERE (d.bucket, d.module_id, d.sensor_type) = (taken.bucket, taken.module_id, taken.sensor_type)
-RETURNING d.bucket, d.module_id, d.sensor_type
+CLAIM = """
+WITH taken AS (
+    DELETE FROM measurements_rollup_dirty WHERE NOT claimed
+    RETURNING bucket, module_id, sensor_type
+)
+INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type, claimed)
+SELECT DISTINCT bucket, module_id, sensor_type, true FROM taken
 """
+READ_CLAIMED = """
+SELECT id, bucket, module_id, sensor_type FROM measurements_rollup_dirty
+WHERE claimed AND id > $1 ORDER BY id LIMIT $2
+"""
+DELETE_DONE = "DELETE FROM measurements_rollup_dirty WHERE id = ANY($1::bigint[])"
 
 RECOMPUTE = """
 WITH dirty AS (
@@ -56,47 +77,93 @@ ON CONFLICT (module_id, sensor_type, bucket) DO UPDATE
 SET sum = EXCLUDED.sum, count = EXCLUDED.count, min = EXCLUDED.min, max = EXCLUDED.max
 """
 
-REFRESH_CAGG = "CALL refresh_continuous_aggregate('measurements_hourly', NULL, NULL)"
+# Literal bounds, not parameters: the procedure commits internally, so it must run through the
+# simple query protocol (asyncpg uses it only for statements without arguments).
+REFRESH_CAGG = (
+    "CALL refresh_continuous_aggregate('measurements_hourly', "
+    "'{start}'::timestamptz, '{end}'::timestamptz)"
+)
+REFRESH_CAGG_ALL = "CALL refresh_continuous_aggregate('measurements_hourly', NULL, NULL)"
 REFRESH_ATTEMPTS = 50
 REFRESH_RETRY_DELAY_S = 0.2
 
+Bucket = tuple[datetime, str, str]
+
 
 async def refresh_rollup(
-    connection: asyncpg.Connection, *, batch_size: int = BUCKETS_PER_TRANSACTION
+    connection: asyncpg.Connection, *, batch_size: int = BUCKETS_PER_PASS
 ) -> int:
-    """Recompute every queued bucket; returns how many were recomputed.
+    """Recompute every queued bucket; returns how many distinct buckets were recomputed.
 
-    On TimescaleDB (no dirty queue) this refreshes the continuous aggregate instead and returns 0.
-    Must not run inside an open transaction on that path.
+    On TimescaleDB (no `measurements_hourly_rollup`) the queued back-filled hours are refreshed
+    in the continuous aggregate, then the whole aggregate is refreshed, and 0 is returned.
+    Must not run inside an open transaction: each step commits on its own.
     """
-    if await connection.fetchval("SELECT to_regclass('measurements_rollup_dirty')") is None:
-        await _refresh_continuous_aggregate(connection)
+    if connection.is_in_transaction():
+        raise RuntimeError("refresh_rollup must run outside a transaction")
+    if await connection.fetchval("SELECT to_regclass('measurements_hourly_rollup')") is None:
+        await refresh_backfilled_hours(connection, batch_size=batch_size)
+        await _refresh_continuous_aggregate(connection, REFRESH_CAGG_ALL)
         return 0
     total = 0
-    while True:
-        async with connection.transaction():
-            # A second statement, so its snapshot includes every writer that touched a taken row.
-            rows = await connection.fetch(TAKE_DIRTY, batch_size)
-            if rows:
-                await connection.execute(
-                    RECOMPUTE,
-                    [r["bucket"] for r in rows],
-                    [r["module_id"] for r in rows],
-                    [r["sensor_type"] for r in rows],
-                )
-        total += len(rows)
-        if len(rows) < batch_size:
-            break
+    async for rows in _claimed_pages(connection, batch_size):
+        # Distinct: a page may hold a bucket twice (a dead run's claim and this run's).
+        buckets = sorted({(r["bucket"], r["module_id"], r["sensor_type"]) for r in rows})
+        await recompute(connection, buckets)
+        await connection.execute(DELETE_DONE, [r["id"] for r in rows])
+        total += len(buckets)
     if total:
         logger.debug("rollup: recomputed %d hourly buckets", total)
     return total
 
 
-async def _refresh_continuous_aggregate(connection: asyncpg.Connection) -> None:
+async def _claimed_pages(
+    connection: asyncpg.Connection, batch_size: int
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """Claim what is queued now, then yield the claimed rows (earlier claims included) in pages."""
+    await connection.execute(CLAIM)
+    after = 0
+    while True:
+        rows = await connection.fetch(READ_CLAIMED, after, batch_size)
+        if not rows:
+            return
+        yield rows
+        after = rows[-1]["id"]
+
+
+async def recompute(connection: asyncpg.Connection, buckets: list[Bucket]) -> None:
+    """Recompute `buckets` (distinct) of `measurements_hourly_rollup` from `measurements`."""
+    await connection.execute(
+        RECOMPUTE, [b[0] for b in buckets], [b[1] for b in buckets], [b[2] for b in buckets]
+    )
+
+
+async def refresh_backfilled_hours(
+    connection: asyncpg.Connection, *, batch_size: int = BUCKETS_PER_PASS
+) -> int:
+    """TimescaleDB: refresh the continuous aggregate over the queued hours; returns how many
+    distinct (hour, module, sensor) buckets were handled.
+
+    One refresh per page covers the oldest to the newest queued hour: TimescaleDB only
+    re-materialises the invalidated buckets inside the window, so a wide window costs little.
+    """
+    total = 0
+    async for rows in _claimed_pages(connection, batch_size):
+        hours = [r["bucket"] for r in rows]
+        start, end = min(hours), max(hours) + timedelta(hours=1)  # datetimes from the database
+        await _refresh_continuous_aggregate(
+            connection, REFRESH_CAGG.format(start=start.isoformat(), end=end.isoformat())
+        )
+        await connection.execute(DELETE_DONE, [r["id"] for r in rows])
+        total += len(rows)
+    return total
+
+
+async def _refresh_continuous_aggregate(connection: asyncpg.Connection, sql: str) -> None:
     """Refresh now, waiting out a refresh policy run that holds an overlapping window."""
     for attempt in range(REFRESH_ATTEMPTS):
         try:
-            await connection.execute(REFRESH_CAGG)
+            await connection.execute(sql)
             return
         except asyncpg.LockNotAvailableError:
             if attempt == REFRESH_ATTEMPTS - 1:
@@ -105,4 +172,9 @@ async def _refresh_continuous_aggregate(connection: asyncpg.Connection) -> None:
 
 
 async def rollup_job(connection: asyncpg.Connection) -> None:
-    await refresh_rollup(connection)
+    """The periodic body: plain PostgreSQL recomputes queued buckets; TimescaleDB refreshes only
+    the back-filled hours (its policy covers the rest)."""
+    if await connection.fetchval("SELECT to_regclass('measurements_hourly_rollup')") is None:
+        await refresh_backfilled_hours(connection)
+    else:
+        await refresh_rollup(connection)

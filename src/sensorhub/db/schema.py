@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -160,7 +161,7 @@ ingest_receipts = Table(
 )
 
 # Plain PostgreSQL only (migration 0002); on TimescaleDB `measurements_hourly` is a continuous
-# aggregate and these do not exist.
+# aggregate and this does not exist.
 measurements_hourly_rollup = Table(
     "measurements_hourly_rollup",
     metadata,
@@ -174,13 +175,17 @@ measurements_hourly_rollup = Table(
     PrimaryKeyConstraint("module_id", "sensor_type", "bucket"),
 )
 
+# Append-only queue of (hour, module, sensor) buckets to recompute (migration 0004_a): no unique
+# key, so ingest's plain INSERT never waits on the rollup job; the job turns what it takes into
+# `claimed` rows, deleted by `id` once recomputed. Exists on TimescaleDB too (back-filled hours).
 measurements_rollup_dirty = Table(
     "measurements_rollup_dirty",
     metadata,
     _timestamp("bucket", nullable=False),
     Column("module_id", Text, nullable=False),
     Column("sensor_type", Text, nullable=False),
-    PrimaryKeyConstraint("bucket", "module_id", "sensor_type"),
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("claimed", Boolean, nullable=False, server_default=false()),
 )
 
 sensorhub_meta = Table(

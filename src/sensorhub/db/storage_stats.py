@@ -8,6 +8,9 @@ from typing import Any
 
 import asyncpg
 
+from sensorhub.config import Settings
+from sensorhub.db.retention import RetentionRule, retention_rules, time_column
+
 EXACT_COUNT_LIMIT = 1_000_000
 """Above this estimate, the measurement count is the planner's estimate instead of count(*)."""
 
@@ -22,6 +25,7 @@ TABLES = (
     "sensor_status",
     "sensor_config",
     "system_metrics",
+    "activity_log",
 )
 
 PLAIN_TABLE_SIZES = """
@@ -63,8 +67,10 @@ ORDER BY j.hypertable_name, j.proc_name
 """
 
 
-async def storage_report(connection: asyncpg.Connection, timescale: bool) -> dict[str, Any]:
-    """Sizes, counts and (on TimescaleDB) compression and policies of this database."""
+async def storage_report(
+    connection: asyncpg.Connection, timescale: bool, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Sizes, counts, retention and (on TimescaleDB) compression and policies of this database."""
     database_bytes = await connection.fetchval("SELECT pg_database_size(current_database())")
     tables = await _table_sizes(connection, timescale)
     oldest, newest = await connection.fetchrow("SELECT min(time), max(time) FROM measurements")
@@ -83,11 +89,40 @@ async def storage_report(connection: asyncpg.Connection, timescale: bool) -> dic
             "oldest": oldest,
             "newest": newest,
         },
-        "rollup_pending_buckets": None
-        if timescale
-        else await connection.fetchval("SELECT count(*) FROM measurements_rollup_dirty"),
+        "rollup_pending_buckets": await _queued(connection),
+        "retention": await retention_report(connection, settings or Settings(), timescale),
         "timescaledb": await _timescaledb_report(connection) if timescale else None,
     }
+
+
+async def _queued(connection: asyncpg.Connection) -> int | None:
+    if await connection.fetchval("SELECT to_regclass('measurements_rollup_dirty')") is None:
+        return None
+    return int(await connection.fetchval("SELECT count(*) FROM measurements_rollup_dirty"))
+
+
+async def retention_report(
+    connection: asyncpg.Connection, settings: Settings, timescale: bool
+) -> list[dict[str, Any]]:
+    """Each growing table: how long rows are kept (seconds), by what, and its oldest row."""
+    rules = [RetentionRule("measurements", settings.retain_for), *retention_rules(settings)]
+    report = []
+    for rule in rules:
+        column = await time_column(connection, rule.table)
+        oldest = None
+        if column is not None:
+            oldest = await connection.fetchval(f"SELECT min({column}) FROM {rule.table}")
+        policy = timescale and rule.table == "measurements"
+        report.append(
+            {
+                "table": rule.table,
+                "keep_for_seconds": rule.keep_for.total_seconds(),
+                "applied_by": "timescaledb retention policy" if policy else "retention job",
+                "exists": column is not None,
+                "oldest": oldest,
+            }
+        )
+    return report
 
 
 async def _pretty(connection: asyncpg.Connection, size: int) -> str:

@@ -23,9 +23,9 @@ MIN_REFRESH_WINDOW = timedelta(hours=3)  # TimescaleDB wants at least two bucket
 DROP_PLAIN_ROLLUP = """
 DROP TRIGGER IF EXISTS measurements_rollup_on_delete ON measurements;
 DROP FUNCTION IF EXISTS sensorhub_mark_rollup_dirty();
-DROP TABLE IF EXISTS measurements_rollup_dirty;
 DROP TABLE IF EXISTS measurements_hourly_rollup;
 """
+# `measurements_rollup_dirty` stays: it queues back-filled hours for the aggregate (db/rollup.py).
 
 CREATE_HYPERTABLE = """
 SELECT create_hypertable('measurements', by_range('time', $1::interval),

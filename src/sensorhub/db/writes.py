@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from sensorhub.db import schema
+from sensorhub.db.deadline import with_deadline
+from sensorhub.db.rollup import BACKFILL_AGE
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.receipts import Receipt
 
@@ -38,12 +40,11 @@ SELECT time, module_id, sensor_type, hardware_id, value FROM measurements_stagin
 ON CONFLICT (time, module_id, sensor_type, hardware_id) DO UPDATE SET value = EXCLUDED.value
 """
 
-# Plain PostgreSQL only: queue the touched hours for the rollup job (sensorhub.db.rollup). The
-# sorted DO UPDATE locks the queue rows in a fixed order until commit, so the job waits for us.
+# Queue the touched hours for the rollup job (sensorhub.db.rollup): a plain insert into an
+# append-only queue with no unique key, so it never waits on the job (issue 17's hourly stall).
 MARK_ROLLUP_DIRTY = """
 INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type)
 SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[])
-ON CONFLICT (bucket, module_id, sensor_type) DO UPDATE SET bucket = EXCLUDED.bucket
 """
 
 TOUCH_MODULES = """
@@ -125,10 +126,15 @@ def _grouped_upserts(
     return statements
 
 
-def _hours_touched(batch: Batch) -> tuple[list[datetime], list[str], list[str]]:
-    """The distinct (hour, module, sensor) buckets of a batch, sorted so that concurrent writers
-    lock dirty rows in the same order. Computed here: in SQL it cost a third of the write."""
+def _hours_touched(
+    batch: Batch, before: datetime | None = None
+) -> tuple[list[datetime], list[str], list[str]]:
+    """The distinct (hour, module, sensor) buckets of a batch (only hours starting before
+    `before` when given). Computed here: in SQL it cost a third of the write."""
     touched = sorted({(int(t.timestamp()) // 3600, m, s) for t, m, s, _ in batch.measurements})
+    if before is not None:
+        limit = before.timestamp()
+        touched = [key for key in touched if key[0] * 3600 < limit]
     hours = [datetime.fromtimestamp(hour * 3600, UTC) for hour, _, _ in touched]
     return hours, [m for _, m, _ in touched], [s for _, _, s in touched]
 
@@ -138,11 +144,13 @@ async def write_batch(
     batch: Batch,
     *,
     track_rollup: bool = True,
+    backfill_only: bool = False,
     client_id: str = "",
 ) -> None:
     """Write every row of `batch` atomically; the last value of a key wins.
 
-    `track_rollup` queues the touched hours for the plain-PostgreSQL rollup (off on TimescaleDB).
+    `track_rollup` queues the touched hours for the rollup job; `backfill_only` (TimescaleDB, whose
+    refresh policy covers recent hours) queues only hours older than `rollup.BACKFILL_AGE`.
     The batch's receipts are recorded under `client_id` (the MQTT session they belong to) in the
     same transaction, so a receive time is on record exactly when its rows are.
     """
@@ -163,7 +171,10 @@ async def write_batch(
         if batch.measurements:
             await _upsert_measurements(connection, batch)
             if track_rollup:
-                await connection.execute(MARK_ROLLUP_DIRTY, *_hours_touched(batch))
+                before = datetime.now(UTC) - BACKFILL_AGE if backfill_only else None
+                hours = _hours_touched(batch, before)
+                if hours[0]:
+                    await connection.execute(MARK_ROLLUP_DIRTY, *hours)
         if batch.logs:
             await connection.execute(
                 INSERT_LOGS,
@@ -197,7 +208,10 @@ async def load_receipts(
 
 
 class BatchRepository:
-    """Writes batches through a pool, failing fast when the database is unreachable.
+    """Writes batches through a pool, failing fast when the database is unreachable or stalls.
+
+    `write_timeout` (seconds, Settings.ingest_write_timeout) bounds each write: past it the write
+    is rolled back and `WriteDeadlineExceeded` raised, so the buffer spools the batch.
 
     Receipts older than `keep_receipts` are deleted at most once per `prune_every` seconds: a
     packet not acknowledged by then (sensorhub down that long) may be stored twice if it carries
@@ -210,6 +224,9 @@ class BatchRepository:
         *,
         acquire_timeout: float = 5.0,
         track_rollup: bool = True,
+        backfill_only: bool = False,
+        write_timeout: float = 5.0,
+        on_timeout: Callable[[], None] = lambda: None,
         client_id: str = "",
         keep_receipts: timedelta = timedelta(days=7),
         prune_every: float = 600.0,
@@ -217,6 +234,9 @@ class BatchRepository:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
         self._track_rollup = track_rollup
+        self._backfill_only = backfill_only
+        self._write_timeout = write_timeout
+        self._on_timeout = on_timeout
         self._client_id = client_id
         self._keep_receipts = keep_receipts
         self._prune_every = prune_every
@@ -224,8 +244,18 @@ class BatchRepository:
 
     async def write(self, batch: Batch) -> None:
         async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
-            await write_batch(
-                connection, batch, track_rollup=self._track_rollup, client_id=self._client_id
+            await with_deadline(
+                connection,
+                write_batch(
+                    connection,
+                    batch,
+                    track_rollup=self._track_rollup,
+                    backfill_only=self._backfill_only,
+                    client_id=self._client_id,
+                ),
+                timeout=self._write_timeout,
+                pool=self._pool,
+                on_timeout=self._on_timeout,
             )
             if time.monotonic() >= self._next_prune:
                 self._next_prune = time.monotonic() + self._prune_every

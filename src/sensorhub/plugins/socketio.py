@@ -31,6 +31,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from sensorhub.config import Settings
+from sensorhub.http_guard import socketio_origin_check
 from sensorhub.ingest.messages import Accepted
 from sensorhub.metrics import Metrics
 
@@ -196,7 +197,7 @@ class SocketIOPlugin:
         manager = BoundedRedisFanout(settings.redis_url) if settings.redis_url else BoundedFanout()
         manager.on_drop = metrics.socketio_clients_dropped.inc
         self.manager = manager
-        origins: Any = "*" if "*" in settings.cors_origins else settings.cors_origins
+        origins: Any = socketio_origin_check(settings)  # same rule as HTTP (sensorhub.http_guard)
         self.server = _SocketIOServer(
             async_mode="asgi",
             cors_allowed_origins=origins,

@@ -83,5 +83,5 @@ async def get_metrics_history(
 )
 async def get_storage(runtime: RuntimeDep) -> StorageReport:
     async with runtime.db.pool.acquire() as connection:
-        report = await storage_report(connection, runtime.timescale)
+        report = await storage_report(connection, runtime.timescale, runtime.settings)
     return StorageReport.model_validate(report)

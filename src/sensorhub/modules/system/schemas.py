@@ -81,6 +81,14 @@ class TimescaleDetails(ApiModel):
     policies: list[TimescalePolicy]
 
 
+class RetentionInfo(ApiModel):
+    table: str
+    keep_for_seconds: float = Field(description="Rows older than this are deleted (seconds).")
+    applied_by: str = Field(description="The retention job, or a TimescaleDB policy.")
+    exists: bool = Field(description="False for a table this database does not have yet.")
+    oldest: datetime | None = Field(description="Time of the oldest row still stored.")
+
+
 class StorageReport(ApiModel):
     storage: Literal["timescaledb", "postgresql"]
     timescaledb_version: str | None = Field(description="Installed extension version, if any.")
@@ -89,7 +97,10 @@ class StorageReport(ApiModel):
     tables: list[TableSize]
     measurements: MeasurementStats
     rollup_pending_buckets: int | None = Field(
-        description="Plain PostgreSQL: hourly buckets waiting for the rollup job."
+        description="Queued (hour, module, sensor) entries waiting for the rollup job."
+    )
+    retention: list[RetentionInfo] = Field(
+        default_factory=list, description="How long each growing table keeps its rows."
     )
     timescaledb: TimescaleDetails | None = Field(
         description="Hypertable, chunks, compression and policies; null on plain PostgreSQL."

@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0005_b_ingest_receipts"
-down_revision = "0003"
+down_revision = "0004_a_rollup_queue"
 branch_labels = None
 depends_on = None
 
