@@ -77,7 +77,10 @@ class Settings(BaseSettings):
 
     sensorhub_api_token: SecretStr | None = None
     allow_anonymous_writes: bool = False
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (scheme://host:port) allowed cross-site, or *; empty = same-origin.",
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     redis_url: str | None = None
 
@@ -87,6 +90,18 @@ class Settings(BaseSettings):
 
     log_level: LogLevel = "INFO"
     simulate: int = Field(default=0, ge=0, le=10_000)
+
+    # access tokens (helper A's area; the minimal field F's Socket.IO checks need until A merges)
+    sensorhub_read_token: SecretStr | None = Field(
+        default=None, description="Token for reads (REST GETs, Socket.IO connect); none = open."
+    )
+    # live events (Socket.IO, helper F)
+    live_batch_interval: float = Field(
+        default=0.01,
+        gt=0,
+        le=0.05,
+        description="Seconds a batched client's events are coalesced before one mqtt:batch frame.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -132,7 +147,7 @@ class Settings(BaseSettings):
     def _parse_duration(cls, value: object) -> object:
         return parse_duration(value)
 
-    @field_validator("sensorhub_api_token", "mqtt_password", mode="before")
+    @field_validator("sensorhub_api_token", "sensorhub_read_token", "mqtt_password", mode="before")
     @classmethod
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -53,3 +53,23 @@ def require_write_access(
 
 
 WriteAccess = Depends(require_write_access)
+
+
+def token_grants(settings: Settings, presented: str | None, *, write: bool) -> bool:
+    """Whether `presented` grants writes (`write=True`) or reads (`write=False`).
+
+    Writes need SENSORHUB_API_TOKEN when it is set; reads need SENSORHUB_API_TOKEN or
+    SENSORHUB_READ_TOKEN when either is set. With no token configured for the access asked,
+    everything is granted. Compared in constant time.
+    (Minimal version added by helper F for the Socket.IO connect check; helper A owns this.)
+    """
+    api, read = settings.sensorhub_api_token, settings.sensorhub_read_token
+    accepted = [api] if write else [api, read]
+    secrets_set = [token.get_secret_value().encode() for token in accepted if token is not None]
+    if not secrets_set:
+        return True
+    supplied = (presented or "").encode()
+    granted = False
+    for secret in secrets_set:
+        granted |= secrets.compare_digest(supplied, secret)
+    return granted and bool(presented)

@@ -16,51 +16,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import socketio
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.integration.live_clients import WAIT, live_client
 from tests.support import Publisher, RunningApp, db_count, running_app, wait_until
 
-WAIT = 15.0
 EVENT_FIELDS = {"topic", "moduleId", "kind", "value", "metadata", "time"}
-
-
-class LiveClient:
-    """A real `socketio.AsyncClient` that queues every event it receives."""
-
-    def __init__(self) -> None:
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-        for name in ("mqtt-message", "config-update"):
-            self.sio.on(name, self._handler(name))
-
-    def _handler(self, name: str) -> Any:
-        async def handle(data: dict[str, Any]) -> None:
-            self.events.put_nowait((name, data))
-
-        return handle
-
-    async def next(self, event: str = "mqtt-message", timeout: float = WAIT) -> dict[str, Any]:
-        """The next event received; fails if it has another name or nothing comes in time."""
-        name, data = await asyncio.wait_for(self.events.get(), timeout)
-        assert name == event, (name, data)
-        return data
-
-    async def subscribe(self, *module_ids: str) -> None:
-        ack = await self.sio.call("subscribe", list(module_ids), timeout=WAIT)
-        assert ack == {"ok": True, "modules": list(module_ids)}
-
-
-@contextlib.asynccontextmanager
-async def live_client(
-    running: RunningApp, *, transports: list[str] | None = None
-) -> AsyncIterator[LiveClient]:
-    client = LiveClient()
-    await client.sio.connect(running.base_url, transports=transports, wait_timeout=WAIT)
-    try:
-        yield client
-    finally:
-        await client.sio.disconnect()
 
 
 async def test_message_reaches_client_with_documented_fields(
@@ -224,7 +185,7 @@ async def stalled_client(running: RunningApp) -> AsyncIterator[ClientConnection]
     async with connect(url, sock=sock, max_queue=1, ping_interval=None, compression=None) as ws:
         opened = await asyncio.wait_for(ws.recv(), WAIT)
         assert str(opened).startswith("0")
-        await ws.send("40")
+        await ws.send('40{"events":["mqtt-message"]}')
         joined = await asyncio.wait_for(ws.recv(), WAIT)
         assert str(joined).startswith("40")
         ws.transport.pause_reading()
