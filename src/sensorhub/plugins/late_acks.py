@@ -21,6 +21,8 @@ from typing import Any
 from gmqtt.mqtt.constants import MQTTCommands
 from gmqtt.mqtt.package import CommandWithMidPacket
 
+from sensorhub.plugins.quickack import quick_ack
+
 logger = logging.getLogger(__name__)
 
 Accept = Callable[[str | bytes, bytes, int], "asyncio.Future[None] | None"]
@@ -77,3 +79,4 @@ class LateAcks:
             for mid in mids
         )
         protocol.write_data(data)
+        quick_ack(getattr(protocol, "_transport", None))  # see quickack.py (broker-side Nagle)
