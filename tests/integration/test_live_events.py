@@ -197,3 +197,16 @@ async def test_same_origin_only_by_default(app: RunningApp) -> None:
     assert await refusal(app, headers={"Origin": "http://evil.example"}) is not None
     async with live_client(app, headers={"Origin": app.base_url}):
         pass
+
+
+async def test_event_loop_lag_is_in_the_metrics(app: RunningApp) -> None:
+    async def samples() -> bool:
+        text = (await app.http.get("/metrics")).text
+        counts = [
+            float(line.split()[1])
+            for line in text.splitlines()
+            if line.startswith("sensorhub_event_loop_lag_seconds_count ")
+        ]
+        return bool(counts) and counts[0] >= 2 and "sensorhub_event_loop_lag_max_seconds" in text
+
+    await wait_until(samples, what="event-loop lag samples in /metrics")
