@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -49,6 +50,7 @@ MAX_CLIENT_BACKLOG: Final = 5_000
 WRITER_TAKE: Final = 64
 """Packets engine.io's writer takes from a client's queue at once."""
 NAMESPACE: Final = "/"
+EVENT_PREFIX: Final = str(sio_packet.EVENT)
 
 
 class SendQueue(asyncio.Queue[Any]):
@@ -105,6 +107,7 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._dumps: Callable[..., str] = json.dumps
         self._options: dict[str, tuple[str, ClientOptions]] = {}
         self._routes: dict[str, Route] = {}
         self._batch_groups: list[tuple[frozenset[str] | None, tuple[Any, ...]]] | None = None
@@ -112,6 +115,10 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         self._tick: asyncio.TimerHandle | None = None
 
     # --- who wants what ---------------------------------------------------------------------
+
+    def set_server(self, server: Any) -> None:
+        super().set_server(server)
+        self._dumps = server.packet_class.json.dumps  # the JSON module the server was given
 
     def register(self, sid: str, eio_sid: str, options: ClientOptions) -> None:
         """Start delivering to a connected client according to `options`."""
@@ -226,15 +233,18 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         if sockets:
             self._send(sockets, CONFIG_UPDATE, payload)
 
+    def encode(self, event: str, payload: Any) -> str:
+        """The Socket.IO EVENT packet text for the default namespace, as `Packet.encode` makes it.
+
+        Built directly: `Packet()` first walks the whole payload looking for binary data, which
+        live payloads (JSON from `mqtt_message`) never hold; that walk cost as much as the JSON
+        encoding of an `mqtt:batch` frame.
+        """
+        return EVENT_PREFIX + self._dumps([event, payload], separators=(",", ":"))
+
     def _send(self, sockets: Iterable[Any], event: str, payload: Any) -> None:
-        encoded = self.server.packet_class(
-            sio_packet.EVENT, namespace=NAMESPACE, data=[event, payload]
-        ).encode()
-        packets = [
-            eio_packet.Packet(eio_packet.MESSAGE, part)
-            for part in (encoded if isinstance(encoded, list) else [encoded])
-        ]
-        limit = self.max_backlog - len(packets)
+        pkt = eio_packet.Packet(eio_packet.MESSAGE, self.encode(event, payload))
+        limit = self.max_backlog - 1
         for socket in sockets:
             if socket.closing or socket.closed:
                 continue
@@ -242,8 +252,7 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
             if queue.qsize() > limit:
                 self._drop(socket)
                 continue
-            for pkt in packets:
-                queue.put_nowait(pkt)
+            queue.put_nowait(pkt)
 
     def _drop(self, socket: Any) -> None:
         """Free a slow client's backlog and close it without waiting for it to read anything."""

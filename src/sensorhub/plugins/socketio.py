@@ -35,7 +35,7 @@ from sensorhub.metrics import Metrics
 logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
-BATCH = 64
+BATCH = 256
 """Messages handed to the fan-out at once before the broadcaster yields to the event loop."""
 
 
