@@ -16,7 +16,8 @@ message (from /proc). `clients` 0 measures the CPU without any Socket.IO client.
     python -m bench.latency                          # the cases of docs/benchmarks.md, 3 runs
     python -m bench.latency --rates 100 --clients 1 --modes single --qos 1 --runs 1
 
-Writes `bench/results/latency.json` and returns the same dict from `run()`.
+Writes `bench/results/raw/latency.json` and returns the same dict from `run()`;
+`python -m bench latency` runs the same cases and renders them into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ RUNS = 3
 DURATION = 10.0
 WARMUP = 1.0
 GRACE = 3.0
-RESULTS = Path(__file__).parent / "results" / "latency.json"
+RESULTS = Path(__file__).parent / "results" / "raw" / "latency.json"
+"""Outside `results/*.json`, which `python -m bench report` renders (their format differs)."""
 
 
 def run(

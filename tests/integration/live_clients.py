@@ -92,6 +92,9 @@ async def refusal(
         return client.refusal or str(error)
     finally:
         await client.sio.disconnect()
+        http = getattr(client.sio.eio, "http", None)  # a refused client leaves its session open
+        if http is not None and not http.closed:
+            await http.close()
     raise AssertionError(f"connected with auth={auth} headers={headers}")
 
 
