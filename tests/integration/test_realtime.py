@@ -229,12 +229,15 @@ async def test_redis_shares_clients_between_instances(
             MQTT_CLIENT_ID=f"sh2-{tag}",
         ) as two,
         live_client(one, transports=["websocket"]) as client,
+        live_client(one, auth={"batch": True, "modules": [module_id]}) as batched,
         Publisher(broker_url, f"p-{module_id}") as publisher,
     ):
         await client.subscribe(module_id)  # other tests may share this Redis channel
         publisher.publish(f"{module_id}/humidity", "55")
         event = await client.next()
         assert (event["moduleId"], event["value"]) == (module_id, 55.0)
+        [batched_event] = await batched.next("mqtt:batch")  # coalesced on the receiving instance
+        assert batched_event == event
         assert one.runtime.socketio is not None and two.runtime.socketio is not None
         two.runtime.socketio.publish_config_update(module_id, {"sensors": {}})
         assert await client.next("config-update") == {
