@@ -198,3 +198,15 @@ def test_token_grants() -> None:
     assert token_grants(settings, "w", write=False) and token_grants(settings, "w", write=True)
     assert not token_grants(settings, "r", write=True)
     assert not token_grants(settings, "", write=False)
+
+
+def test_iso_utc() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sensorhub.live.events import iso_utc
+
+    moment = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    assert iso_utc(moment) == "2026-01-02T03:04:05.123456Z"
+    assert iso_utc(moment.replace(microsecond=0)) == "2026-01-02T03:04:05Z"
+    paris = moment.astimezone(timezone(timedelta(hours=1)))
+    assert iso_utc(paris) == "2026-01-02T03:04:05.123456Z"
