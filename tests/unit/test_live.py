@@ -145,6 +145,25 @@ async def test_a_client_over_its_backlog_is_dropped(
     await asyncio.sleep(0)
 
 
+async def test_a_batched_client_is_bounded_by_the_events_its_frames_carry(
+    fanout: tuple[BoundedFanout, list[str]],
+) -> None:
+    manager, _ = fanout
+    manager.batch_interval = 3600
+    manager.max_backlog = 10
+    drops: list[int] = []
+    manager.on_drop = lambda: drops.append(1)
+    slow = connect(manager, "slow", ClientOptions(batch=True))
+    slow.close = _no_close  # type: ignore[attr-defined]
+    await manager.emit(LIVE, [message("a", n) for n in range(6)], "/")
+    manager._flush_batches()
+    assert slow.queue.qsize() == 1 and slow.queue.events == 6 and not drops
+    await manager.emit(LIVE, [message("a", n) for n in range(6)], "/")
+    manager._flush_batches()  # 12 events would wait in 2 frames: over the bound of 10
+    assert drops == [1] and slow.closing and slow.queue.events == 0
+    await asyncio.sleep(0)
+
+
 async def _no_close(**_: Any) -> None:
     return None
 

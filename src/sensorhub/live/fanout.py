@@ -6,7 +6,7 @@ into a private list before sending, so a client that stops reading would make th
 for it forever, out of sight. Here each client's queue is a `SendQueue`, from which the writer
 takes at most `WRITER_TAKE` packets at a time (the rest of the backlog stays countable), and the
 manager encodes each frame once per audience and puts the packet on every recipient's queue
-without awaiting; a client whose backlog reaches `max_backlog` packets is dropped (its backlog
+without awaiting; a client whose backlog reaches `max_backlog` events is dropped (its backlog
 freed, its connection closed). Behind the writer only the transport's own bounded buffers remain
 (uvicorn pauses the writer above 64 KiB).
 
@@ -46,22 +46,49 @@ LIVE: Final = "sensorhub:live"
 CONFIG: Final = "sensorhub:config"
 """Internal emit: a `config-update` payload, sent to every client following its module."""
 MAX_CLIENT_BACKLOG: Final = 5_000
-"""Packets waiting for one client before it is dropped (~1 s of traffic at 5,000 msg/s)."""
+"""Events waiting for one client before it is dropped (~1 s of traffic at 5,000 msg/s), counted
+across frames: a batch frame counts the events it carries, so batched clients are bounded alike."""
 WRITER_TAKE: Final = 64
 """Packets engine.io's writer takes from a client's queue at once."""
 NAMESPACE: Final = "/"
 EVENT_PREFIX: Final = str(sio_packet.EVENT)
 
 
+class LivePacket(eio_packet.Packet):  # type: ignore[misc]
+    """An engine.io MESSAGE packet carrying `weight` live events (a batch frame carries many)."""
+
+    def __init__(self, text: str, weight: int) -> None:
+        super().__init__(eio_packet.MESSAGE, text)
+        self.weight = weight
+
+
+def _weight(item: Any) -> int:
+    if item is None:  # the writer's stop sentinel
+        return 0
+    return int(getattr(item, "weight", 1))  # engine.io's own packets (pings) count one
+
+
 class SendQueue(asyncio.Queue[Any]):
     """A client's outgoing engine.io queue; its writer takes at most `WRITER_TAKE` at a time.
 
     engine.io's `poll()` awaits `get()` once, then calls `get_nowait()` until the queue is empty.
+    `events` counts the live events waiting in it (a batch frame counts its events), the measure
+    of a client's backlog whatever its mode.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._taken = 0
+        self.events = 0
+
+    def _put(self, item: Any) -> None:  # asyncio.Queue's hook for subclasses
+        super()._put(item)
+        self.events += _weight(item)
+
+    def _get(self) -> Any:
+        item = super()._get()
+        self.events -= _weight(item)
+        return item
 
     async def get(self) -> Any:
         self._taken = 0
@@ -220,7 +247,7 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
             if modules is not None:
                 events = [m for m in pending if m["moduleId"] in modules]
             if events:
-                self._send(sockets, MQTT_BATCH, events)
+                self._send(sockets, MQTT_BATCH, events, len(events))
 
     def deliver_config(self, payload: dict[str, Any]) -> None:
         """`config-update` to every client (any mode) following the module."""
@@ -242,21 +269,22 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         """
         return EVENT_PREFIX + self._dumps([event, payload], separators=(",", ":"))
 
-    def _send(self, sockets: Iterable[Any], event: str, payload: Any) -> None:
-        pkt = eio_packet.Packet(eio_packet.MESSAGE, self.encode(event, payload))
-        limit = self.max_backlog - 1
+    def _send(self, sockets: Iterable[Any], event: str, payload: Any, weight: int = 1) -> None:
+        """Queue one frame for each socket; drop those whose backlog would pass `max_backlog`."""
+        pkt = LivePacket(self.encode(event, payload), weight)
+        limit = self.max_backlog - weight
         for socket in sockets:
             if socket.closing or socket.closed:
                 continue
-            queue: asyncio.Queue[Any] = socket.queue
-            if queue.qsize() > limit:
+            queue: SendQueue = socket.queue
+            if queue.events > limit:
                 self._drop(socket)
                 continue
             queue.put_nowait(pkt)
 
     def _drop(self, socket: Any) -> None:
         """Free a slow client's backlog and close it without waiting for it to read anything."""
-        waiting = socket.queue.qsize()
+        waiting = socket.queue.events
         logger.warning("dropping Socket.IO client %s: %d events waiting", socket.sid, waiting)
         queue: SendQueue = socket.queue
         queue.discard_all()
