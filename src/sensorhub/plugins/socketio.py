@@ -1,11 +1,11 @@
 """The Socket.IO plugin: live events for dashboards on the API's own port (`/socket.io`).
 
-Ingestion only puts messages on a bounded queue (never awaits a client); a broadcaster task
-turns each drain of that queue into `mqtt-message` dicts and hands them to the client manager
-(`sensorhub.live.fanout`) in one internal emit, which sends every client what its connect `auth`
-asked for (docs/live-events.md). When the queue is full the newest events are dropped and
-counted. With `REDIS_URL` the same local fan-out runs under python-socketio's Redis manager, so
-events emitted on any instance reach the clients of every instance.
+Ingestion only appends messages to a bounded list (never awaits a client); once per event-loop
+iteration a drain turns them into `mqtt-message` dicts and hands them to the client manager
+(`sensorhub.live.fanout`), which sends every client what its connect `auth` asked for
+(docs/live-events.md) without awaiting: no task wakes up per message. When the list is full the
+newest events are dropped and counted. With `REDIS_URL` a task publishes each drain through
+python-socketio's Redis manager, and every instance runs the same local fan-out for its clients.
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ from sensorhub.metrics import Metrics
 logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
+"""Live events waiting for the next drain (one per event-loop iteration) before new ones drop."""
 BATCH = 256
-"""Messages handed to the fan-out at once before the broadcaster yields to the event loop."""
+"""With Redis: messages per publish."""
+SHARED_DRAINS = 100
+"""With Redis: drains waiting for the publishing task before new ones drop."""
 
 
 class SocketIOPlugin:
@@ -57,8 +60,11 @@ class SocketIOPlugin:
             logger=False,
             engineio_logger=False,
         )
-        self._queue: asyncio.Queue[tuple[str, Accepted | dict[str, Any]]] = asyncio.Queue(
-            QUEUE_SIZE
+        self._pending: list[tuple[str, Accepted | dict[str, Any]]] = []
+        self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._shared_queue: asyncio.Queue[list[tuple[str, Accepted | dict[str, Any]]]] = (
+            asyncio.Queue(SHARED_DRAINS)
         )
         self._task: asyncio.Task[None] | None = None
         self._clients = 0
@@ -123,13 +129,18 @@ class SocketIOPlugin:
     def _enqueue(self, kind: str, body: Accepted | dict[str, Any]) -> None:
         if not self._shared and self._clients == 0:
             return  # nobody to tell; with Redis, other instances may have clients
-        try:
-            self._queue.put_nowait((kind, body))
-        except asyncio.QueueFull:
+        if self._loop is None or len(self._pending) >= QUEUE_SIZE:
             self._metrics.events_dropped.inc()
+            return
+        self._pending.append((kind, body))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._drain)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._broadcast(), name="socketio-broadcast")
+        self._loop = asyncio.get_running_loop()
+        if self._shared:
+            self._task = asyncio.create_task(self._publish_shared(), name="socketio-broadcast")
         self.lag.start()
 
     async def stop(self) -> None:
@@ -138,35 +149,60 @@ class SocketIOPlugin:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._loop = None
         self.manager.cancel_tick()
         with contextlib.suppress(Exception):
             await self.server.shutdown()
 
-    async def _broadcast(self) -> None:
-        queue = self._queue
+    def _drain(self) -> None:
+        """Once per loop iteration: everything ingested during it, fanned out in arrival order.
+
+        Locally the fan-out never awaits, so it runs right here (no task to wake per message);
+        with Redis the drain goes to the task that publishes it.
+        """
+        self._scheduled = False
+        items, self._pending = self._pending, []
+        if self._shared:
+            try:
+                self._shared_queue.put_nowait(items)
+            except asyncio.QueueFull:
+                self._metrics.events_dropped.inc(len(items))
+            return
+        try:
+            messages: list[dict[str, Any]] = []
+            for _, body in items:
+                if isinstance(body, Accepted):
+                    messages.append(mqtt_message(body))
+                else:  # keep the order: what came before the config update goes first
+                    self.manager.deliver(messages)
+                    messages = []
+                    self.manager.deliver_config(body)
+            self.manager.deliver(messages)
+        except Exception:
+            logger.exception("cannot broadcast live events")
+
+    async def _publish_shared(self) -> None:
+        """With Redis: publish each drain (in chunks of `BATCH`) for every instance's fan-out."""
         emit = self.manager.emit
         while True:
-            item = await queue.get()
+            items = await self._shared_queue.get()
             messages: list[dict[str, Any]] = []
-            while True:
-                kind, body = item
+            for kind, body in items:
                 try:
                     if isinstance(body, Accepted):
                         messages.append(mqtt_message(body))
-                    else:  # keep the order: send what came before the config update first
+                        if len(messages) >= BATCH:
+                            await emit(LIVE, messages, NAMESPACE)
+                            messages = []
+                    else:  # keep the order: what came before the config update goes first
                         if messages:
                             await emit(LIVE, messages, NAMESPACE)
                             messages = []
                         await emit(kind, body, NAMESPACE)
                 except Exception:
                     logger.exception("cannot broadcast %s", kind)
-                if len(messages) >= BATCH or queue.empty():
-                    break
-                item = queue.get_nowait()
             if messages:
                 try:
                     await emit(LIVE, messages, NAMESPACE)
                 except Exception:
                     logger.exception("cannot broadcast live events")
-            # a local emit never suspends: give the websocket writers and ingestion their turn
-            await asyncio.sleep(0)
