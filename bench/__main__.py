@@ -16,46 +16,21 @@ LONG = ["drain", "live", "soak"]
 
 
 async def latency_tables(quick: bool) -> list[Table]:
-    """bench.latency measures; this turns its runs into the document's table."""
+    """bench.latency measures (issue 14's cases, 3 runs each); bench.latency_stats tabulates."""
     from bench import latency
+    from bench.latency_stats import latency_table
 
-    rates = (100,) if quick else latency.RATES
-    clients = (1,) if quick else latency.CLIENTS
-    report = await latency._run(
-        rates,
-        clients,
+    cases = [(100, 1, "single", 0)] if quick else latency.STANDARD
+    report = await latency._run_cases(
+        cases,
+        1 if quick else latency.RUNS,
         2.0 if quick else latency.DURATION,
         0.5 if quick else latency.WARMUP,
-        0,
         latency.DEFAULT_DATABASE_URL,
         latency.DEFAULT_BROKER_URL,
+        True,
     )
-    table = Table(
-        title="Latency: MQTT publish to Socket.IO client receive (ms)",
-        goal="≤ seed at 100 msg/s with 1 client (p50 1.4, p99 3.3-4.3); p99 < 25 ms at 1,000 msg/s with 50 clients",
-        command="python -m bench latency",
-        columns=[
-            "msg/s",
-            "clients",
-            "p50",
-            "p95",
-            "p99",
-            "max",
-            "received / expected",
-            "clients dropped",
-            "server CPU",
-            "load avg",
-        ],
-    )
-    for r in report["runs"]:
-        table.rows.append(
-            [r["rate"], r["clients"], r["p50"], r["p95"], r["p99"], r["max"], f"{r['received']}/{r['expected']}",
-             r["clients_dropped"], f"{r['server_cpu']:.0%}", r["load_average"]]
-        )  # fmt: skip
-    table.notes.append(
-        "QoS 0 publishes with the send time in the payload; server, clients and publisher are separate processes."
-    )
-    return [table]
+    return [latency_table(report)]
 
 
 def _runner(name: str) -> Callable[[bool], Awaitable[list[Table]]]:

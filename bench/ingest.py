@@ -112,7 +112,8 @@ def _socketio_clients(base_url: str, clients: int, ready: Any, stop: Any, receiv
                 counters[index] += 1
 
             sio.on("mqtt-message", handler)
-            await sio.connect(base_url, transports=["websocket"])
+            auth = {"events": ["mqtt-message"]}
+            await sio.connect(base_url, transports=["websocket"], auth=auth)
             sios.append(sio)
         ready.set()
         while not stop.is_set():

@@ -1,19 +1,23 @@
-"""End-to-end live latency: MQTT publish → Socket.IO client receive (p50/p95/p99).
+"""End-to-end live latency: MQTT publish → Socket.IO client receive, and event-loop lag.
 
 Three kinds of processes, so no side's work distorts another's timing: `sensorhub serve` (a
 subprocess against a fresh database on the local PostgreSQL and the local Mosquitto), one
-client process holding all Socket.IO connections, and this process, which publishes at a fixed
-rate. Each payload is the send time in microseconds since the epoch (sensor type `latency`, which
-has no plausible range); a client subtracts it from its receive time (one machine, one clock).
+client process holding all Socket.IO connections (`bench.latency_clients`), and this process,
+which publishes at a fixed rate. Each payload is the send time in microseconds since the epoch
+(sensor type `latency`, which has no plausible range).
 
-The clients speak Engine.IO 4 / Socket.IO 5 over a WebSocket directly (no polling, no
-compression), which costs them far less CPU than python-socketio's client; on a two-core machine
-the client side would otherwise be what is measured.
+A case is (rate, clients, mode, QoS): mode `single` clients ask for `mqtt-message` per message,
+`batch` clients for `mqtt:batch` frames (docs/live-events.md). Every case runs `--runs` times
+against one server; the summary gives min/median/max over the runs of p50/p99 latency, the
+server's event-loop lag (its `sensorhub_event_loop_lag_seconds` histogram: the bucket bound
+holding the 99th percentile and the highest bucket reached) and the server's CPU time per
+message (from /proc). `clients` 0 measures the CPU without any Socket.IO client.
 
-    python -m bench.latency                       # 100, 1000, 5000 msg/s, 1 and 50 clients
-    python -m bench.latency --rates 100 --clients 1 --duration 5
+    python -m bench.latency                          # the cases of docs/benchmarks.md, 3 runs
+    python -m bench.latency --rates 100 --clients 1 --modes single --qos 1 --runs 1
 
-Writes `bench/results/latency.json` and returns the same dict from `run()`.
+Writes `bench/results/raw/latency.json` and returns the same dict from `run()`;
+`python -m bench latency` runs the same cases and renders them into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -42,31 +47,42 @@ from gmqtt import Client as MqttClient
 from gmqtt.mqtt.constants import MQTTv311
 
 from bench.common import create_database, drop_database
+from bench.latency_clients import clients_main
+from bench.latency_stats import Case, loop_lag, summarize
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
 RATES = (100, 1000, 5000)
 CLIENTS = (1, 50)
+STANDARD: tuple[Case, ...] = (
+    (100, 1, "single", 1),  # issue 14: p99 <= 5 ms
+    (1000, 50, "batch", 1),  # issue 14: p99 <= 25 ms
+    (1000, 50, "single", 1),  # the same without coalescing, for comparison
+    (5000, 0, "single", 1),  # CPU per message without Socket.IO clients ...
+    (5000, 1, "single", 1),  # ... and with one: the extra cost of a client
+    (5000, 1, "batch", 1),  # ... or one batched client
+)
+RUNS = 3
 DURATION = 10.0
 WARMUP = 1.0
 GRACE = 3.0
-RESULTS = Path(__file__).parent / "results" / "latency.json"
+RESULTS = Path(__file__).parent / "results" / "raw" / "latency.json"
+"""Outside `results/*.json`, which `python -m bench report` renders (their format differs)."""
 
 
 def run(
-    rates: Sequence[int] = RATES,
-    client_counts: Sequence[int] = CLIENTS,
+    cases: Sequence[Case] = STANDARD,
     *,
+    runs: int = RUNS,
     duration: float = DURATION,
     warmup: float = WARMUP,
-    qos: int = 0,
     database_url: str = DEFAULT_DATABASE_URL,
     broker_url: str = DEFAULT_BROKER_URL,
     output: Path | None = RESULTS,
 ) -> dict[str, Any]:
-    """Measure every (rate, clients) pair against one sensorhub; write and return the results."""
+    """Measure every case `runs` times against one sensorhub; write and return the results."""
     report = asyncio.run(
-        _run(rates, client_counts, duration, warmup, qos, database_url, broker_url)
+        _run_cases(cases, runs, duration, warmup, database_url, broker_url, output is not None)
     )
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -82,30 +98,50 @@ async def _run(
     qos: int,
     database_url: str,
     broker_url: str,
+    *,
+    mode: str = "single",
+) -> dict[str, Any]:
+    """Every (rate, clients) pair once (what `python -m bench latency` tabulates)."""
+    cases = [(rate, clients, mode, qos) for clients in client_counts for rate in rates]
+    return await _run_cases(cases, 1, duration, warmup, database_url, broker_url, True)
+
+
+async def _run_cases(
+    cases: Sequence[Case],
+    runs: int,
+    duration: float,
+    warmup: float,
+    database_url: str,
+    broker_url: str,
+    verbose: bool,
 ) -> dict[str, Any]:
     module = f"bench-{uuid.uuid4().hex[:8]}"
-    runs: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
     async with (
         _fresh_database(database_url) as db_url,
         _sensorhub(db_url, broker_url, module) as (base_url, server),
         _publisher(broker_url, f"{module}-pub") as mqtt,
     ):
-        for clients in client_counts:
-            for rate in rates:
-                result = await _measure(
-                    base_url, server, mqtt, module, rate, clients, duration, warmup, qos
-                )
+        for (rate, clients, mode, qos), _ in itertools.product(cases, range(runs)):
+            result = await _measure(
+                base_url, server, mqtt, module, rate, clients, duration, warmup, qos, mode
+            )
+            if verbose:
                 print(_line(result), file=sys.stderr, flush=True)
-                runs.append(result)
-    report = {
-        "benchmark": "latency: MQTT publish -> Socket.IO client receive",
+            results.append(result)
+    return {
+        "benchmark": "latency: MQTT publish -> Socket.IO client receive; event-loop lag",
         "unit": "ms",
         "duration_s": duration,
-        "qos": qos,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "runs": runs,
+        "runs_per_case": runs,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "note": "2 cores shared with other work; figures vary from run to run",
+        },
+        "runs": results,
+        "summary": [summarize(case, results) for case in dict.fromkeys(cases)],
     }
-    return report
 
 
 async def _measure(
@@ -118,11 +154,11 @@ async def _measure(
     duration: float,
     warmup: float,
     qos: int,
+    mode: str,
 ) -> dict[str, Any]:
-    before = await _metrics(base_url)
     parent, child = multiprocessing.get_context("spawn").Pipe()
     process = multiprocessing.get_context("spawn").Process(
-        target=_clients_main, args=(base_url, clients, child), daemon=True
+        target=clients_main, args=(base_url, clients, mode, child), daemon=True
     )
     process.start()
     try:
@@ -131,41 +167,50 @@ async def _measure(
         if ready != "ready":
             raise RuntimeError(f"clients did not connect: {ready}")
         await _publish(mqtt, f"{module}/warmup/latency", rate, warmup, qos)
+        before = await _metrics(base_url)
         cpu_before = _cpu_seconds(server.pid)
         sent = await _publish(mqtt, f"{module}/latency", rate, duration, qos)
         cpu = _cpu_seconds(server.pid) - cpu_before
         await asyncio.sleep(GRACE)
+        after = await _metrics(base_url)
         parent.send("stop")
         stats: dict[str, Any] = await loop.run_in_executor(None, _recv, parent, 120.0)
     finally:
         process.join(10)
         if process.is_alive():
             process.kill()
-    after = await _metrics(base_url)
     expected = sent * clients
     return {
         "rate": rate,
         "clients": clients,
+        "mode": mode,
+        "qos": qos,
         "sent": sent,
-        "ingested": after["ingested"] - before["ingested"],  # by sensorhub, warm-up included
+        "ingested": after["ingested"] - before["ingested"],
         "received": stats["received"],
+        "frames": stats["frames"],
         "expected": expected,
         "lost": expected - stats["received"],
         "clients_dropped": after["dropped"] - before["dropped"],
         "events_dropped": after["events_dropped"] - before["events_dropped"],
         "server_cpu": round(cpu / duration, 3),
+        "server_cpu_us_per_msg": round(cpu / sent * 1e6, 1) if sent else None,
         "client_cpu": stats["client_cpu"],
         "load_average": round(os.getloadavg()[0], 2),
+        **loop_lag(before["lag"], after["lag"]),
         **stats["latency"],
     }
 
 
 def _line(r: dict[str, Any]) -> str:
     return (
-        f"{r['rate']:>5} msg/s, {r['clients']:>2} clients: "
-        f"p50 {r['p50']} ms  p95 {r['p95']} ms  p99 {r['p99']} ms  max {r['max']} ms  "
-        f"ingested {r['ingested']:.0f} received {r['received']}/{r['expected']}  dropped clients {r['clients_dropped']}  "
-        f"CPU server {r['server_cpu']:.0%} clients {r['client_cpu']:.0%}  load {r['load_average']}"
+        f"{r['rate']:>5} msg/s, {r['clients']:>2} {r['mode']} clients, QoS {r['qos']}: "
+        f"p50 {r['p50']} ms  p99 {r['p99']} ms  max {r['max']} ms  "
+        f"loop lag p99 <= {r['lag_p99']} ms max <= {r['lag_max']} ms  "
+        f"received {r['received']}/{r['expected']} in {r['frames']} frames  "
+        f"dropped clients {r['clients_dropped']}  CPU server {r['server_cpu']:.0%} "
+        f"({r['server_cpu_us_per_msg']} µs/msg) clients {r['client_cpu']:.0%}  "
+        f"load {r['load_average']}"
     )
 
 
@@ -181,88 +226,6 @@ async def _publish(mqtt: MqttClient, topic: str, rate: int, seconds: float, qos:
             sent += 1
         await asyncio.sleep(max(0.0, sent / rate - (time.perf_counter() - start)))
     return sent
-
-
-# --- the client process ------------------------------------------------------------------------
-
-
-def _clients_main(base_url: str, count: int, pipe: multiprocessing.connection.Connection) -> None:
-    try:
-        asyncio.run(_clients(base_url, count, pipe))
-    except Exception as error:  # reported to the parent, which fails the run
-        pipe.send(f"error: {error!r}")
-
-
-async def _clients(base_url: str, count: int, pipe: multiprocessing.connection.Connection) -> None:
-    from websockets.asyncio.client import connect
-
-    parts = urlsplit(base_url)
-    url = f"ws://{parts.netloc}/socket.io/?EIO=4&transport=websocket"
-    latencies: list[float] = []
-    received = [0] * count
-
-    async def client(index: int, connected: asyncio.Event) -> None:
-        async with connect(url, compression=None, max_size=None, ping_interval=None) as ws:
-            opened = await ws.recv()
-            if not str(opened).startswith("0"):
-                raise RuntimeError(f"unexpected open packet {opened!r}")
-            await ws.send("40")
-            joined = await ws.recv()
-            if not str(joined).startswith("40"):
-                raise RuntimeError(f"unexpected connect packet {joined!r}")
-            connected.set()
-            async for message in ws:
-                now_us = time.time_ns() / 1000
-                if message == "2":  # engine.io ping
-                    await ws.send("3")
-                    continue
-                if not isinstance(message, str) or not message.startswith('42["mqtt-message"'):
-                    continue
-                event = json.loads(message[2:])[1]
-                if "/warmup/" in event["topic"]:
-                    continue
-                latencies.append((now_us - event["value"]) / 1000)
-                received[index] += 1
-
-    connected = [asyncio.Event() for _ in range(count)]
-    tasks = [asyncio.create_task(client(i, connected[i])) for i in range(count)]
-    deadline = time.monotonic() + 30
-    while not all(event.is_set() for event in connected):
-        failed = [task for task in tasks if task.done()]
-        if failed:
-            failed[0].result()  # raises the client's error
-            raise RuntimeError("a client stopped before connecting")
-        if time.monotonic() > deadline:
-            raise RuntimeError("clients did not connect within 30 s")
-        await asyncio.sleep(0.05)
-    pipe.send("ready")
-    loop = asyncio.get_running_loop()
-    cpu_before, wall_before = time.process_time(), time.monotonic()
-    await loop.run_in_executor(None, pipe.recv)  # "stop"
-    cpu = (time.process_time() - cpu_before) / (time.monotonic() - wall_before)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    pipe.send(
-        {"received": sum(received), "client_cpu": round(cpu, 3), "latency": _summary(latencies)}
-    )
-
-
-def _summary(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "p99": None, "max": None, "mean": None}
-    ordered = sorted(values)
-
-    def pct(p: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 3)
-
-    return {
-        "p50": pct(50),
-        "p95": pct(95),
-        "p99": pct(99),
-        "max": round(ordered[-1], 3),
-        "mean": round(sum(ordered) / len(ordered), 3),
-    }
 
 
 def _recv(pipe: multiprocessing.connection.Connection, timeout: float) -> Any:
@@ -325,7 +288,7 @@ async def _wait_ready(base_url: str, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("sensorhub did not become ready within 60 s")
 
 
-async def _metrics(base_url: str) -> dict[str, float]:
+async def _metrics(base_url: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
         text = (await http.get("/metrics")).text
     values: dict[str, float] = {}
@@ -333,10 +296,16 @@ async def _metrics(base_url: str) -> dict[str, float]:
         if line and not line.startswith("#"):
             name, _, value = line.rpartition(" ")
             values[name] = float(value)
+    lag = {
+        float(name.split('le="', 1)[1].split('"', 1)[0]): value
+        for name, value in values.items()
+        if name.startswith("sensorhub_event_loop_lag_seconds_bucket")
+    }
     return {
         "dropped": values.get("sensorhub_socketio_clients_dropped_total", 0.0),
         "events_dropped": values.get("sensorhub_socketio_events_dropped_total", 0.0),
         "ingested": values.get("sensorhub_messages_received_total", 0.0),
+        "lag": lag,
     }
 
 
@@ -372,24 +341,28 @@ def _cpu_seconds(pid: int) -> float:
 
 def main(argv: Iterator[str] | Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__)
-    parser.add_argument("--rates", type=int, nargs="+", default=list(RATES))
-    parser.add_argument("--clients", type=int, nargs="+", default=list(CLIENTS))
+    parser.add_argument("--rates", type=int, nargs="+", help="with --clients: cases to run")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1])
+    parser.add_argument("--modes", nargs="+", choices=("single", "batch"), default=["single"])
+    parser.add_argument("--qos", type=int, choices=(0, 1), default=1)
+    parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument("--duration", type=float, default=DURATION, help="seconds per run")
-    parser.add_argument("--qos", type=int, choices=(0, 1), default=0)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="server URL")
     parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(list(argv) if argv is not None else None)
+    cases: Sequence[Case] = STANDARD
+    if args.rates:
+        cases = list(itertools.product(args.rates, args.clients, args.modes, [args.qos]))
     report = run(
-        args.rates,
-        args.clients,
+        cases,
+        runs=args.runs,
         duration=args.duration,
-        qos=args.qos,
         database_url=args.database_url,
         broker_url=args.broker_url,
         output=args.output,
     )
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report["summary"], indent=2))
     return 0
 
 

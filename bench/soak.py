@@ -118,7 +118,7 @@ def _socketio_clients(
         while not stop.is_set():
             sio = socketio.AsyncClient(reconnection=False)
             sio.on("mqtt-message", lambda _data: counters.__setitem__(index, counters[index] + 1))
-            await sio.connect(base_url, transports=["websocket"])
+            await sio.connect(base_url, transports=["websocket"], auth={"events": ["mqtt-message"]})
             await sio.call("subscribe", [module])
             if index == clients - 1:
                 ready.set()

@@ -106,7 +106,17 @@ def _slug(text: str) -> str:
 @pytest.fixture(autouse=True)
 def _no_env_leak(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Settings come from each test's explicit values, never from the developer's environment."""
-    for name in ("DATABASE_URL", "MQTT_URL", "SENSORHUB_API_TOKEN", "REDIS_URL", "HOST", "PORT"):
+    for name in (
+        "DATABASE_URL",
+        "MQTT_URL",
+        "SENSORHUB_API_TOKEN",
+        "SENSORHUB_READ_TOKEN",
+        "CORS_ORIGINS",
+        "LIVE_BATCH_INTERVAL",
+        "REDIS_URL",
+        "HOST",
+        "PORT",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(Path(__file__).parent)  # no stray .env from the working directory
     yield

@@ -235,6 +235,14 @@ class Settings(BaseSettings):
             SensorRanges.load(value)
         return value
 
+    # --- live events (Socket.IO) ---
+    live_batch_interval: float = Field(
+        default=0.01,
+        gt=0,
+        le=0.05,
+        description="Seconds a batched client's events are coalesced before one mqtt:batch frame.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str | None) -> str | None:

@@ -29,7 +29,6 @@ from sensorhub.ingest.receipts import Receipts
 from sensorhub.ingest.spool import Spool
 from sensorhub.ingest.spool_record import spooled_receipts
 from sensorhub.jobs import JobBody, PeriodicJob
-from sensorhub.loop_lag import LoopLagMonitor
 from sensorhub.metrics import Metrics
 from sensorhub.modules.devices.configuration import desired_configurations
 from sensorhub.modules.system.sampler import sample_metrics
@@ -123,9 +122,6 @@ class Runtime:
 
     async def _compose(self, stack: contextlib.AsyncExitStack) -> Components:
         settings = self.settings
-        lag = LoopLagMonitor(self.metrics.registry)
-        lag.start()
-        stack.push_async_callback(lag.stop)
         database_url = settings.database_url
         if database_url is None:
             embedded_pg = EmbeddedPostgres(settings.data_dir)

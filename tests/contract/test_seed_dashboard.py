@@ -312,9 +312,6 @@ async def test_module_types_and_manifests(app: RunningApp) -> None:
     assert unknown.status_code == 404
 
 
-@pytest.mark.xfail(
-    strict=True, reason="helper F implements `mqtt:data`; remove this mark when it is merged"
-)
 async def test_live_values_arrive_as_mqtt_data(
     app: RunningApp, broker_url: str, module_id: str
 ) -> None:

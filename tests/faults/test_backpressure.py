@@ -196,7 +196,7 @@ class Reader:
     async def run(self) -> None:
         async with connect(self.url, ping_interval=None, compression=None, max_queue=None) as ws:
             assert str(await ws.recv()).startswith("0")
-            await ws.send("40")
+            await ws.send('40{"events":["mqtt-message"]}')
             assert str(await ws.recv()).startswith("40")
             self.joined.set()
             async for frame in ws:

@@ -16,51 +16,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import socketio
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.integration.live_clients import WAIT, live_client
 from tests.support import Publisher, RunningApp, db_count, metric_total, running_app, wait_until
 
-WAIT = 15.0
 EVENT_FIELDS = {"topic", "moduleId", "kind", "value", "metadata", "time"}
-
-
-class LiveClient:
-    """A real `socketio.AsyncClient` that queues every event it receives."""
-
-    def __init__(self) -> None:
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-        for name in ("mqtt-message", "config-update"):
-            self.sio.on(name, self._handler(name))
-
-    def _handler(self, name: str) -> Any:
-        async def handle(data: dict[str, Any]) -> None:
-            self.events.put_nowait((name, data))
-
-        return handle
-
-    async def next(self, event: str = "mqtt-message", timeout: float = WAIT) -> dict[str, Any]:
-        """The next event received; fails if it has another name or nothing comes in time."""
-        name, data = await asyncio.wait_for(self.events.get(), timeout)
-        assert name == event, (name, data)
-        return data
-
-    async def subscribe(self, *module_ids: str) -> None:
-        ack = await self.sio.call("subscribe", list(module_ids), timeout=WAIT)
-        assert ack == {"ok": True, "modules": list(module_ids)}
-
-
-@contextlib.asynccontextmanager
-async def live_client(
-    running: RunningApp, *, transports: list[str] | None = None
-) -> AsyncIterator[LiveClient]:
-    client = LiveClient()
-    await client.sio.connect(running.base_url, transports=transports, wait_timeout=WAIT)
-    try:
-        yield client
-    finally:
-        await client.sio.disconnect()
 
 
 async def test_message_reaches_client_with_documented_fields(
@@ -133,7 +94,7 @@ async def test_room_filtering(
         publisher.publish(f"{a}/co2", "501")
         publisher.publish(f"{b}/co2", "601")
         assert (await only_a.next())["value"] == 501
-        # 601 reached a_and_b, so it was broadcast while only_a still followed a alone
+        # 601 reached a_and_b, so it was fanned out (and skipped for only_a) before the change
         assert (await a_and_b.next())["value"] == 601
         await only_a.sio.call("unsubscribe", [a], timeout=WAIT)
         publisher.publish(f"{b}/co2", "602")
@@ -225,7 +186,7 @@ async def stalled_client(running: RunningApp) -> AsyncIterator[ClientConnection]
     async with connect(url, sock=sock, max_queue=1, ping_interval=None, compression=None) as ws:
         opened = await asyncio.wait_for(ws.recv(), WAIT)
         assert str(opened).startswith("0")
-        await ws.send("40")
+        await ws.send('40{"events":["mqtt-message"]}')
         joined = await asyncio.wait_for(ws.recv(), WAIT)
         assert str(joined).startswith("40")
         ws.transport.pause_reading()
@@ -269,12 +230,15 @@ async def test_redis_shares_clients_between_instances(
             MQTT_CLIENT_ID=f"sh2-{tag}",
         ) as two,
         live_client(one, transports=["websocket"]) as client,
+        live_client(one, auth={"batch": True, "modules": [module_id]}) as batched,
         Publisher(broker_url, f"p-{module_id}") as publisher,
     ):
         await client.subscribe(module_id)  # other tests may share this Redis channel
         publisher.publish(f"{module_id}/humidity", "55")
         event = await client.next()
         assert (event["moduleId"], event["value"]) == (module_id, 55.0)
+        [batched_event] = await batched.next("mqtt:batch")  # coalesced on the receiving instance
+        assert batched_event == event
         assert one.runtime.socketio is not None and two.runtime.socketio is not None
         two.runtime.socketio.publish_config_update(module_id, {"sensors": {}})
         assert await client.next("config-update") == {

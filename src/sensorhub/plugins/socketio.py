@@ -1,19 +1,11 @@
 """The Socket.IO plugin: live events for dashboards on the API's own port (`/socket.io`).
 
-Ingestion only puts events on a bounded queue (never awaits a client); a broadcaster task emits
-them. When the queue is full the newest events are dropped and counted.
-
-Fan-out: python-socketio's own `emit` creates one task per recipient and per event and awaits
-them all, and engine.io keeps an *unbounded* outgoing queue per client whose writer moves the
-whole queue into a private list before sending, so a client that stops reading would make the
-server buffer for it forever, out of sight. Here each client's queue is a `SendQueue`, from which
-the writer takes at most `WRITER_TAKE` packets at a time (the rest of the backlog stays countable),
-and the client manager encodes each event once and puts the packet on every recipient's queue
-without awaiting; a client whose backlog reaches `MAX_CLIENT_BACKLOG` packets is dropped (its
-backlog freed, its connection closed). Behind the writer only the transport's own bounded buffers
-remain (uvicorn pauses the writer above 64 KiB). With `REDIS_URL` the same local fan-out runs
-under python-socketio's Redis manager, so events emitted on any instance reach the clients of
-every instance.
+Ingestion only appends messages to a bounded list (never awaits a client); once per event-loop
+iteration a drain turns them into `mqtt-message` dicts and hands them to the client manager
+(`sensorhub.live.fanout`), which sends every client what its connect `auth` asked for
+(docs/live-events.md) without awaiting: no task wakes up per message. When the list is full the
+newest events are dropped and counted. With `REDIS_URL` a task publishes each drain through
+python-socketio's Redis manager, and every instance runs the same local fan-out for its clients.
 """
 
 from __future__ import annotations
@@ -21,193 +13,62 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from datetime import UTC
 from typing import Any
 
-import engineio
-import socketio
-from engineio import packet as eio_packet
-from socketio import packet as sio_packet
+from socketio.exceptions import ConnectionRefusedError as Refuse
 
 from sensorhub.config import Settings
-from sensorhub.http_guard import socketio_origin_check
 from sensorhub.ingest.messages import Accepted
+from sensorhub.live.access import Refused, module_ids, origin_check, parse_auth, reads_allowed
+from sensorhub.live.events import mqtt_message
+from sensorhub.live.fanout import (
+    CONFIG,
+    LIVE,
+    NAMESPACE,
+    BoundedFanout,
+    BoundedRedisFanout,
+    SocketIOServer,
+)
+from sensorhub.live.lag import LoopLagMonitor
 from sensorhub.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
-EVERYONE = "all"
 QUEUE_SIZE = 10_000
-MAX_CLIENT_BACKLOG = 5_000
-"""Packets waiting for one client before it is dropped (~1 s of traffic at 5,000 msg/s)."""
-BATCH = 64
-"""Events emitted before the broadcaster yields to the event loop (writers and ingestion)."""
-WRITER_TAKE = 64
-"""Packets engine.io's writer takes from a client's queue at once."""
-
-Body = Accepted | dict[str, Any]
-
-
-def module_room(module_id: str) -> str:
-    return f"module:{module_id}"
-
-
-def live_event(accepted: Accepted) -> dict[str, Any]:
-    """The `mqtt-message` payload for a handled message (docs/contract.md §5)."""
-    return {
-        "topic": accepted.topic,
-        "moduleId": accepted.module_id,
-        "kind": accepted.kind.value,
-        "value": accepted.value,
-        "metadata": dict(accepted.metadata) if accepted.metadata is not None else None,
-        "time": accepted.time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-    }
-
-
-class SendQueue(asyncio.Queue[Any]):
-    """A client's outgoing engine.io queue; its writer takes at most `WRITER_TAKE` at a time.
-
-    engine.io's `poll()` awaits `get()` once, then calls `get_nowait()` until the queue is empty.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._taken = 0
-
-    async def get(self) -> Any:
-        self._taken = 0
-        return await super().get()
-
-    def get_nowait(self) -> Any:
-        if self._taken >= WRITER_TAKE:
-            raise asyncio.QueueEmpty
-        item = super().get_nowait()
-        self._taken += 1
-        return item
-
-    def discard_all(self) -> None:
-        while not self.empty():
-            super().get_nowait()
-            self.task_done()
-
-
-class _EngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
-    def create_queue(self, *args: Any, **kwargs: Any) -> SendQueue:
-        return SendQueue()
-
-
-class _SocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
-    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
-        return _EngineIOServer
-
-
-class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
-    """Local delivery without awaiting clients, dropping clients whose backlog is too long.
-
-    A client in several target rooms gets an event once (`get_participants` merges the rooms
-    into one dict keyed by sid).
-    """
-
-    max_backlog: int = MAX_CLIENT_BACKLOG
-    on_drop: Callable[[], None] | None = None
-
-    async def emit(
-        self,
-        event: str,
-        data: Any,
-        namespace: str | None = None,
-        room: Any = None,
-        skip_sid: Any = None,
-        callback: Any = None,
-        to: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        if callback is not None:  # acknowledgements need a packet per client: the stock path
-            await super().emit(
-                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to
-            )
-            return
-        namespace = namespace or "/"
-        room = to or room
-        if namespace not in self.rooms:
-            return
-        if isinstance(data, tuple):
-            args = list(data)
-        elif data is not None:
-            args = [data]
-        else:
-            args = []
-        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
-        encoded = self.server.packet_class(
-            sio_packet.EVENT, namespace=namespace, data=[event, *args]
-        ).encode()
-        packets = [
-            eio_packet.Packet(eio_packet.MESSAGE, part)
-            for part in (encoded if isinstance(encoded, list) else [encoded])
-        ]
-        sockets = self.server.eio.sockets
-        for sid, eio_sid in self.get_participants(namespace, room):
-            if sid in skip:
-                continue
-            socket = sockets.get(eio_sid)
-            if socket is None or socket.closing or socket.closed:
-                continue
-            queue: asyncio.Queue[Any] = socket.queue
-            if queue.qsize() + len(packets) > self.max_backlog:
-                self._drop(socket, sid)
-                continue
-            for pkt in packets:
-                queue.put_nowait(pkt)
-
-    def _drop(self, socket: Any, sid: str) -> None:
-        """Free a slow client's backlog and close it without waiting for it to read anything."""
-        logger.warning(
-            "dropping Socket.IO client %s: %d events waiting for it", sid, socket.queue.qsize()
-        )
-        queue: SendQueue = socket.queue
-        queue.discard_all()
-        queue.put_nowait(None)  # the engine.io writer stops and closes the transport
-        socket.closing = True  # no more events for it, even before `close` runs
-        if self.on_drop is not None:
-            self.on_drop()
-
-        async def close() -> None:
-            socket.closing = False  # let `close` trigger the disconnect handlers once
-            await socket.close(wait=False, abort=True)
-
-        task = asyncio.get_running_loop().create_task(close())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-
-class BoundedRedisFanout(socketio.AsyncRedisManager, BoundedFanout):  # type: ignore[misc]
-    """The Redis manager; its local delivery (`super().emit` inside it) is `BoundedFanout.emit`."""
-
-
-_background: set[asyncio.Task[None]] = set()
+"""Live events waiting for the next drain (one per event-loop iteration) before new ones drop."""
+BATCH = 256
+"""With Redis: messages per publish."""
+SHARED_DRAINS = 100
+"""With Redis: drains waiting for the publishing task before new ones drop."""
 
 
 class SocketIOPlugin:
-    """Owns the `AsyncServer`, its rooms and the broadcast queue."""
+    """Owns the `AsyncServer`, the client manager, the broadcast queue and the lag monitor."""
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self._settings = settings
         self._metrics = metrics
         self._shared = bool(settings.redis_url)
         manager = BoundedRedisFanout(settings.redis_url) if settings.redis_url else BoundedFanout()
         manager.on_drop = metrics.socketio_clients_dropped.inc
-        self.manager = manager
-        origins: Any = socketio_origin_check(settings)  # same rule as HTTP (sensorhub.http_guard)
-        self.server = _SocketIOServer(
+        manager.batch_interval = settings.live_batch_interval
+        self.manager: BoundedFanout = manager
+        self.server = SocketIOServer(
             async_mode="asgi",
-            cors_allowed_origins=origins,
+            cors_allowed_origins=origin_check(settings.cors_origins),
             client_manager=manager,
             logger=False,
             engineio_logger=False,
         )
-        self._queue: asyncio.Queue[tuple[str, Body, list[str]]] = asyncio.Queue(QUEUE_SIZE)
+        self._pending: list[tuple[str, Accepted | dict[str, Any]]] = []
+        self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._shared_queue: asyncio.Queue[list[tuple[str, Accepted | dict[str, Any]]]] = (
+            asyncio.Queue(SHARED_DRAINS)
+        )
         self._task: asyncio.Task[None] | None = None
         self._clients = 0
+        self.lag = LoopLagMonitor(metrics.registry)
         self._register_handlers()
 
     @property
@@ -222,85 +83,126 @@ class SocketIOPlugin:
         self.server.on("unsubscribe", self._on_unsubscribe)
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        await self.server.enter_room(sid, EVERYONE)
+        """Refuse a bad `auth` or a missing token; register what the client asked for."""
+        try:
+            options = parse_auth(auth)
+        except Refused as error:
+            raise Refuse(str(error)) from None
+        if not reads_allowed(self._settings, options.token):
+            raise Refuse("unauthorized: a valid token is required in auth.token")
+        eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
+        self.manager.register(sid, eio_sid, options)
         self._clients += 1
         self._metrics.socketio_clients.set(self._clients)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.manager.unregister(sid)
         self._clients = max(0, self._clients - 1)
         self._metrics.socketio_clients.set(self._clients)
 
-    async def _on_subscribe(self, sid: str, module_ids: Any = None) -> dict[str, Any]:
+    async def _on_subscribe(self, sid: str, ids: Any = None) -> dict[str, Any]:
         """Receive only these modules' events from now on (adds to earlier subscriptions)."""
-        ids = _module_ids(module_ids)
-        if ids is None:
+        modules = module_ids(ids)
+        options = self.manager.options(sid)
+        if modules is None or options is None:
             return {"ok": False, "error": "expected a list of module ids"}
-        for module_id in ids:
-            await self.server.enter_room(sid, module_room(module_id))
-        await self.server.leave_room(sid, EVERYONE)
-        return {"ok": True, "modules": ids}
+        self.manager.set_modules(sid, (options.modules or frozenset()) | frozenset(modules))
+        return {"ok": True, "modules": modules}
 
-    async def _on_unsubscribe(self, sid: str, module_ids: Any = None) -> dict[str, Any]:
+    async def _on_unsubscribe(self, sid: str, ids: Any = None) -> dict[str, Any]:
         """Stop receiving these modules; with no module left, receive everything again."""
-        ids = _module_ids(module_ids)
-        if ids is None:
+        modules = module_ids(ids)
+        options = self.manager.options(sid)
+        if modules is None or options is None:
             return {"ok": False, "error": "expected a list of module ids"}
-        for module_id in ids:
-            await self.server.leave_room(sid, module_room(module_id))
-        if not any(room.startswith("module:") for room in self.server.rooms(sid)):
-            await self.server.enter_room(sid, EVERYONE)
-        return {"ok": True, "modules": ids}
+        self.manager.set_modules(sid, (options.modules or frozenset()) - frozenset(modules))
+        return {"ok": True, "modules": modules}
 
     def publish_message(self, accepted: Accepted) -> None:
-        """Queue an `mqtt-message` event without waiting (called on the ingest path)."""
-        self._enqueue("mqtt-message", accepted, accepted.module_id)
+        """Queue a handled message's live events without waiting (called on the ingest path)."""
+        self._enqueue(LIVE, accepted)
 
     def publish_config_update(self, module_id: str, config: dict[str, Any]) -> None:
         """Queue a `config-update` event (called after the API changed a module's configuration)."""
-        self._enqueue("config-update", {"moduleId": module_id, "config": config}, module_id)
+        self._enqueue(CONFIG, {"moduleId": module_id, "config": config})
 
-    def _enqueue(self, event: str, body: Body, module_id: str) -> None:
+    def _enqueue(self, kind: str, body: Accepted | dict[str, Any]) -> None:
         if not self._shared and self._clients == 0:
             return  # nobody to tell; with Redis, other instances may have clients
-        try:
-            self._queue.put_nowait((event, body, [EVERYONE, module_room(module_id)]))
-        except asyncio.QueueFull:
+        if self._loop is None or len(self._pending) >= QUEUE_SIZE:
             self._metrics.events_dropped.inc()
+            return
+        self._pending.append((kind, body))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._drain)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._broadcast(), name="socketio-broadcast")
+        self._loop = asyncio.get_running_loop()
+        if self._shared:
+            self._task = asyncio.create_task(self._publish_shared(), name="socketio-broadcast")
+        self.lag.start()
 
     async def stop(self) -> None:
+        await self.lag.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._loop = None
+        self.manager.cancel_tick()
         with contextlib.suppress(Exception):
             await self.server.shutdown()
 
-    async def _broadcast(self) -> None:
-        queue = self._queue
-        emit = self.server.emit
+    def _drain(self) -> None:
+        """Once per loop iteration: everything ingested during it, fanned out in arrival order.
+
+        Locally the fan-out never awaits, so it runs right here (no task to wake per message);
+        with Redis the drain goes to the task that publishes it.
+        """
+        self._scheduled = False
+        items, self._pending = self._pending, []
+        if self._shared:
+            try:
+                self._shared_queue.put_nowait(items)
+            except asyncio.QueueFull:
+                self._metrics.events_dropped.inc(len(items))
+            return
+        try:
+            messages: list[dict[str, Any]] = []
+            for _, body in items:
+                if isinstance(body, Accepted):
+                    messages.append(mqtt_message(body))
+                else:  # keep the order: what came before the config update goes first
+                    self.manager.deliver(messages)
+                    messages = []
+                    self.manager.deliver_config(body)
+            self.manager.deliver(messages)
+        except Exception:
+            logger.exception("cannot broadcast live events")
+
+    async def _publish_shared(self) -> None:
+        """With Redis: publish each drain (in chunks of `BATCH`) for every instance's fan-out."""
+        emit = self.manager.emit
         while True:
-            event, body, rooms = await queue.get()
-            sent = 0
-            while True:
-                data = live_event(body) if isinstance(body, Accepted) else body
+            items = await self._shared_queue.get()
+            messages: list[dict[str, Any]] = []
+            for kind, body in items:
                 try:
-                    await emit(event, data, to=rooms)
+                    if isinstance(body, Accepted):
+                        messages.append(mqtt_message(body))
+                        if len(messages) >= BATCH:
+                            await emit(LIVE, messages, NAMESPACE)
+                            messages = []
+                    else:  # keep the order: what came before the config update goes first
+                        if messages:
+                            await emit(LIVE, messages, NAMESPACE)
+                            messages = []
+                        await emit(kind, body, NAMESPACE)
                 except Exception:
-                    logger.exception("cannot broadcast %s", event)
-                sent += 1
-                if sent >= BATCH or queue.empty():
-                    break
-                event, body, rooms = queue.get_nowait()
-            # a local emit never suspends: give the websocket writers and ingestion their turn
-            await asyncio.sleep(0)
-
-
-def _module_ids(value: Any) -> list[str] | None:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        return None
-    return list(dict.fromkeys(value))[:1000]
+                    logger.exception("cannot broadcast %s", kind)
+            if messages:
+                try:
+                    await emit(LIVE, messages, NAMESPACE)
+                except Exception:
+                    logger.exception("cannot broadcast live events")

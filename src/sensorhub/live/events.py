@@ -1,0 +1,77 @@
+"""The live events' names and payloads (the contract is in docs/live-events.md).
+
+`mqtt-message` is sensorhub's own event (one per handled message, every kind); `mqtt:data` is the
+event the seed's Node backend emits and its Nuxt dashboard listens to (`useMqtt.ts`), built here
+from the `mqtt-message` payload so the ingest path builds one dict per message whatever the
+audience.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sensorhub.ingest.messages import Accepted, MessageKind
+
+MQTT_MESSAGE: Final = "mqtt-message"
+MQTT_DATA: Final = "mqtt:data"
+MQTT_BATCH: Final = "mqtt:batch"
+CONFIG_UPDATE: Final = "config-update"
+PER_MESSAGE_EVENTS: Final = frozenset({MQTT_MESSAGE, MQTT_DATA})
+DEFAULT_EVENTS: Final = frozenset({MQTT_DATA})
+"""What a client that names no events receives: the seed dashboard's event, once per message."""
+
+_SEED_SILENT: Final = frozenset({MessageKind.LOG.value})
+"""Kinds the Node backend never emits as `mqtt:data` (it logs device logs instead)."""
+
+
+def mqtt_message(accepted: Accepted) -> dict[str, Any]:
+    """The `mqtt-message` payload `{topic, moduleId, kind, value, metadata, time}`.
+
+    `value` is the number of a measurement (None otherwise), `metadata` the cleaned JSON object
+    of a status, configuration or log message (None for measurements), `time` ISO 8601 UTC with
+    a `Z` (the message time after the clock check).
+    """
+    return {
+        "topic": accepted.topic,
+        "moduleId": accepted.module_id,
+        "kind": accepted.kind.value,
+        "value": accepted.value,
+        "metadata": dict(accepted.metadata) if accepted.metadata is not None else None,
+        "time": iso_utc(accepted.time),
+    }
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with `Z` (`2026-01-01T00:00:00.123456Z`); `moment` is tz-aware.
+
+    Ingest times are already UTC, so the conversion is skipped for them (half the cost).
+    """
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat()[:-6] + "Z"  # a UTC isoformat ends with +00:00
+
+
+def mqtt_data(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The seed's `mqtt:data` payload `{topic, value, time, metadata}` for an `mqtt-message`.
+
+    As the Node backend builds it (`mqttMessageHandler.ts`, `prepareWebSocketData`): measurements
+    carry `value` and `metadata: null`; the five status and configuration topics carry
+    `value: null` and the parsed JSON as `metadata`, except a nested `sensors/status`
+    (`{moduleId, moduleType, sensors: {...}}`), whose metadata is its `sensors` object (what the
+    dashboard merges into the module's sensor states). Device logs have no `mqtt:data` (None).
+    """
+    kind = message["kind"]
+    if kind in _SEED_SILENT:
+        return None
+    metadata = message["metadata"]
+    if kind == MessageKind.SENSOR_STATUS.value and isinstance(metadata, dict):
+        nested = metadata.get("sensors")
+        if isinstance(nested, dict):
+            metadata = nested
+    return {
+        "topic": message["topic"],
+        "value": message["value"],
+        "time": message["time"],
+        "metadata": metadata,
+    }

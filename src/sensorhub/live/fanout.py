@@ -1,0 +1,315 @@
+"""Local fan-out of live events: encode once per audience, queue without awaiting, drop laggards.
+
+python-socketio's own `emit` creates one task per recipient and per event and awaits them all,
+and engine.io keeps an *unbounded* outgoing queue per client whose writer moves the whole queue
+into a private list before sending, so a client that stops reading would make the server buffer
+for it forever, out of sight. Here each client's queue is a `SendQueue`, from which the writer
+takes at most `WRITER_TAKE` packets at a time (the rest of the backlog stays countable), and the
+manager encodes each frame once per audience and puts the packet on every recipient's queue
+without awaiting; a client whose backlog reaches `max_backlog` events is dropped (its backlog
+freed, its connection closed). Behind the writer only the transport's own bounded buffers remain
+(uvicorn pauses the writer above 64 KiB).
+
+Audiences: the manager keeps each client's `ClientOptions` (events, batch, modules). Per-message
+clients are grouped per module id into the sockets that want `mqtt:data` and those that want
+`mqtt-message` (cached until a client connects, leaves or changes its subscription), so one
+message costs one encode per event name plus one queue put per recipient. Batched clients are
+grouped by subscription set: every `batch_interval` seconds (only while events arrive) each group
+gets one `mqtt:batch` frame, encoded once for the group.
+
+Events reach the manager as one internal emit (`LIVE`) carrying a list of `mqtt-message` dicts,
+so with Redis (`BoundedRedisFanout`) one Redis publish carries a whole broadcaster drain and every
+instance runs this same local fan-out for its own clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import engineio
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+from sensorhub.live.access import ClientOptions
+from sensorhub.live.events import CONFIG_UPDATE, MQTT_BATCH, MQTT_DATA, MQTT_MESSAGE, mqtt_data
+
+logger = logging.getLogger(__name__)
+
+LIVE: Final = "sensorhub:live"
+"""Internal emit: a list of `mqtt-message` dicts, fanned out per client options; never sent."""
+CONFIG: Final = "sensorhub:config"
+"""Internal emit: a `config-update` payload, sent to every client following its module."""
+MAX_CLIENT_BACKLOG: Final = 5_000
+"""Events waiting for one client before it is dropped (~1 s of traffic at 5,000 msg/s), counted
+across frames: a batch frame counts the events it carries, so batched clients are bounded alike."""
+WRITER_TAKE: Final = 64
+"""Packets engine.io's writer takes from a client's queue at once."""
+NAMESPACE: Final = "/"
+EVENT_PREFIX: Final = str(sio_packet.EVENT)
+
+
+class LivePacket(eio_packet.Packet):  # type: ignore[misc]
+    """An engine.io MESSAGE packet carrying `weight` live events (a batch frame carries many)."""
+
+    def __init__(self, text: str, weight: int) -> None:
+        super().__init__(eio_packet.MESSAGE, text)
+        self.weight = weight
+
+
+def _weight(item: Any) -> int:
+    if item is None:  # the writer's stop sentinel
+        return 0
+    return int(getattr(item, "weight", 1))  # engine.io's own packets (pings) count one
+
+
+class SendQueue(asyncio.Queue[Any]):
+    """A client's outgoing engine.io queue; its writer takes at most `WRITER_TAKE` at a time.
+
+    engine.io's `poll()` awaits `get()` once, then calls `get_nowait()` until the queue is empty.
+    `events` counts the live events waiting in it (a batch frame counts its events), the measure
+    of a client's backlog whatever its mode.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._taken = 0
+        self.events = 0
+
+    def _put(self, item: Any) -> None:  # asyncio.Queue's hook for subclasses
+        super()._put(item)
+        self.events += _weight(item)
+
+    def _get(self) -> Any:
+        item = super()._get()
+        self.events -= _weight(item)
+        return item
+
+    async def get(self) -> Any:
+        self._taken = 0
+        return await super().get()
+
+    def get_nowait(self) -> Any:
+        if self._taken >= WRITER_TAKE:
+            raise asyncio.QueueEmpty
+        item = super().get_nowait()
+        self._taken += 1
+        return item
+
+    def discard_all(self) -> None:
+        while not self.empty():
+            super().get_nowait()
+            self.task_done()
+
+
+class EngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
+    def create_queue(self, *args: Any, **kwargs: Any) -> SendQueue:
+        return SendQueue()
+
+
+class SocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return EngineIOServer
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Route:
+    """Per-message recipients of one module's events."""
+
+    data: tuple[Any, ...]
+    message: tuple[Any, ...]
+
+
+class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
+    """Local delivery without awaiting clients, per client options, dropping laggards."""
+
+    max_backlog: int = MAX_CLIENT_BACKLOG
+    on_drop: Callable[[], None] | None = None
+    batch_interval: float = 0.01
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._dumps: Callable[..., str] = json.dumps
+        self._options: dict[str, tuple[str, ClientOptions]] = {}
+        self._routes: dict[str, Route] = {}
+        self._batch_groups: list[tuple[frozenset[str] | None, tuple[Any, ...]]] | None = None
+        self._pending: list[dict[str, Any]] = []
+        self._tick: asyncio.TimerHandle | None = None
+
+    # --- who wants what ---------------------------------------------------------------------
+
+    def set_server(self, server: Any) -> None:
+        super().set_server(server)
+        self._dumps = server.packet_class.json.dumps  # the JSON module the server was given
+
+    def register(self, sid: str, eio_sid: str, options: ClientOptions) -> None:
+        """Start delivering to a connected client according to `options`."""
+        self._options[sid] = (eio_sid, options)
+        self._changed()
+
+    def unregister(self, sid: str) -> None:
+        if self._options.pop(sid, None) is not None:
+            self._changed()
+
+    def options(self, sid: str) -> ClientOptions | None:
+        entry = self._options.get(sid)
+        return entry[1] if entry is not None else None
+
+    def set_modules(self, sid: str, modules: frozenset[str] | None) -> None:
+        """Replace the modules a client follows (None: every module)."""
+        entry = self._options.get(sid)
+        if entry is not None:
+            eio_sid, options = entry
+            self._options[sid] = (eio_sid, dataclasses.replace(options, modules=modules or None))
+            self._changed()
+
+    def _changed(self) -> None:
+        self._routes.clear()
+        self._batch_groups = None
+
+    def _route(self, module_id: str) -> Route:
+        data, message = [], []
+        for socket, options in self._sockets():
+            if options.batch or (options.modules is not None and module_id not in options.modules):
+                continue
+            if MQTT_DATA in options.events:
+                data.append(socket)
+            if MQTT_MESSAGE in options.events:
+                message.append(socket)
+        route = self._routes[module_id] = Route(tuple(data), tuple(message))
+        return route
+
+    def _groups(self) -> list[tuple[frozenset[str] | None, tuple[Any, ...]]]:
+        if self._batch_groups is None:
+            groups: dict[frozenset[str] | None, list[Any]] = {}
+            for socket, options in self._sockets():
+                if options.batch:
+                    groups.setdefault(options.modules, []).append(socket)
+            self._batch_groups = [(modules, tuple(s)) for modules, s in groups.items()]
+        return self._batch_groups
+
+    def _sockets(self) -> Iterable[tuple[Any, ClientOptions]]:
+        sockets = self.server.eio.sockets
+        for eio_sid, options in self._options.values():
+            socket = sockets.get(eio_sid)
+            if socket is not None:
+                yield socket, options
+
+    # --- delivery ---------------------------------------------------------------------------
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if event == LIVE:
+            self.deliver(data)
+        elif event == CONFIG:
+            self.deliver_config(data)
+        else:  # the stock path (acknowledgements, anything else emitted directly)
+            await super().emit(
+                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to
+            )
+
+    def deliver(self, messages: list[dict[str, Any]]) -> None:
+        """Fan out `mqtt-message` dicts to this instance's clients; never awaits a client."""
+        routes = self._routes
+        for message in messages:
+            route = routes.get(message["moduleId"]) or self._route(message["moduleId"])
+            if route.data:
+                payload = mqtt_data(message)
+                if payload is not None:
+                    self._send(route.data, MQTT_DATA, payload)
+            if route.message:
+                self._send(route.message, MQTT_MESSAGE, message)
+        if messages and self._groups():
+            self._pending.extend(messages)
+            if self._tick is None:
+                loop = asyncio.get_running_loop()
+                self._tick = loop.call_later(self.batch_interval, self._flush_batches)
+
+    def _flush_batches(self) -> None:
+        """One `mqtt:batch` frame per batched client: encoded once per subscription set."""
+        pending, self._pending, self._tick = self._pending, [], None
+        for modules, sockets in self._groups():
+            events = pending
+            if modules is not None:
+                events = [m for m in pending if m["moduleId"] in modules]
+            if events:
+                self._send(sockets, MQTT_BATCH, events, len(events))
+
+    def deliver_config(self, payload: dict[str, Any]) -> None:
+        """`config-update` to every client (any mode) following the module."""
+        module_id = payload.get("moduleId")
+        sockets = [
+            socket
+            for socket, options in self._sockets()
+            if options.modules is None or module_id in options.modules
+        ]
+        if sockets:
+            self._send(sockets, CONFIG_UPDATE, payload)
+
+    def encode(self, event: str, payload: Any) -> str:
+        """The Socket.IO EVENT packet text for the default namespace, as `Packet.encode` makes it.
+
+        Built directly: `Packet()` first walks the whole payload looking for binary data, which
+        live payloads (JSON from `mqtt_message`) never hold; that walk cost as much as the JSON
+        encoding of an `mqtt:batch` frame.
+        """
+        return EVENT_PREFIX + self._dumps([event, payload], separators=(",", ":"))
+
+    def _send(self, sockets: Iterable[Any], event: str, payload: Any, weight: int = 1) -> None:
+        """Queue one frame for each socket; drop those whose backlog would pass `max_backlog`."""
+        pkt = LivePacket(self.encode(event, payload), weight)
+        limit = self.max_backlog - weight
+        for socket in sockets:
+            if socket.closing or socket.closed:
+                continue
+            queue: SendQueue = socket.queue
+            if queue.events > limit:
+                self._drop(socket)
+                continue
+            queue.put_nowait(pkt)
+
+    def _drop(self, socket: Any) -> None:
+        """Free a slow client's backlog and close it without waiting for it to read anything."""
+        waiting = socket.queue.events
+        logger.warning("dropping Socket.IO client %s: %d events waiting", socket.sid, waiting)
+        queue: SendQueue = socket.queue
+        queue.discard_all()
+        queue.put_nowait(None)  # the engine.io writer stops and closes the transport
+        socket.closing = True  # no more events for it, even before `close` runs
+        if self.on_drop is not None:
+            self.on_drop()
+
+        async def close() -> None:
+            socket.closing = False  # let `close` trigger the disconnect handlers once
+            await socket.close(wait=False, abort=True)
+
+        task = asyncio.get_running_loop().create_task(close())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    def cancel_tick(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        self._pending.clear()
+
+
+class BoundedRedisFanout(socketio.AsyncRedisManager, BoundedFanout):  # type: ignore[misc]
+    """The Redis manager; its local delivery (`super().emit` inside it) is `BoundedFanout.emit`."""
+
+
+_background: set[asyncio.Task[None]] = set()
