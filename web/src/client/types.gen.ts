@@ -745,6 +745,40 @@ export type Readiness = {
 };
 
 /**
+ * RetentionInfo
+ */
+export type RetentionInfo = {
+    /**
+     * Table
+     */
+    table: string;
+    /**
+     * Keepforseconds
+     *
+     * Rows older than this are deleted (seconds).
+     */
+    keepForSeconds: number;
+    /**
+     * Appliedby
+     *
+     * The retention job, or a TimescaleDB policy.
+     */
+    appliedBy: string;
+    /**
+     * Exists
+     *
+     * False for a table this database does not have yet.
+     */
+    exists: boolean;
+    /**
+     * Oldest
+     *
+     * Time of the oldest row still stored.
+     */
+    oldest: string | null;
+};
+
+/**
  * SensorDef
  */
 export type SensorDef = {
@@ -984,9 +1018,15 @@ export type StorageReport = {
     /**
      * Rolluppendingbuckets
      *
-     * Plain PostgreSQL: hourly buckets waiting for the rollup job.
+     * Queued (hour, module, sensor) entries waiting for the rollup job.
      */
     rollupPendingBuckets: number | null;
+    /**
+     * Retention
+     *
+     * How long each growing table keeps its rows.
+     */
+    retention?: Array<RetentionInfo>;
     /**
      * Hypertable, chunks, compression and policies; null on plain PostgreSQL.
      */
