@@ -10,19 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import zlib
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from sensorhub.db.locks import advisory_key
+
 logger = logging.getLogger(__name__)
 
 JobBody = Callable[[asyncpg.Connection], Awaitable[None]]
-
-
-def advisory_key(name: str) -> int:
-    """A stable 32-bit advisory lock key for a job name."""
-    return zlib.crc32(f"sensorhub-job:{name}".encode())
 
 
 class PeriodicJob:

@@ -27,7 +27,8 @@ from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv50
 
 from sensorhub.broker_url import BrokerAddress
-from sensorhub.jobs import PeriodicJob, advisory_key
+from sensorhub.db.locks import advisory_key
+from sensorhub.jobs import PeriodicJob
 from sensorhub.plugins.embedded import free_port
 from tests.integration.test_realtime import REDIS_URL, live_client
 from tests.support import (

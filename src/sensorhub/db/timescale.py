@@ -10,11 +10,11 @@ from datetime import timedelta
 import asyncpg
 
 from sensorhub.config import Settings
+from sensorhub.db import locks
 
 logger = logging.getLogger(__name__)
 
 TIMESCALE_META_KEY = "timescaledb"
-STORAGE_LOCK_ID = 0x5E5053  # instances starting together configure storage one after another
 CHUNK_INTERVAL = timedelta(days=1)
 REFRESH_END_OFFSET = timedelta(hours=1)
 REFRESH_SCHEDULE = timedelta(minutes=30)
@@ -175,7 +175,7 @@ async def configure_storage(database_url: str, settings: Settings) -> bool:
     """
     connection = await asyncpg.connect(database_url)
     try:
-        await connection.execute("SELECT pg_advisory_lock($1)", STORAGE_LOCK_ID)
+        await connection.execute("SELECT pg_advisory_lock($1)", locks.advisory_key(locks.STORAGE))
         version = await detect_timescaledb(connection)
         await record_storage_mode(connection, version)
         if version:

@@ -9,13 +9,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from sensorhub.db import locks
 from sensorhub.db.schema import metadata
-
-MIGRATION_LOCK_ID = 0x5E5052  # several instances starting at once migrate one after another
 
 
 def _run(connection: Connection) -> None:
-    connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+    connection.execute(
+        text("SELECT pg_advisory_xact_lock(:id)"), {"id": locks.advisory_key(locks.MIGRATIONS)}
+    )
     context.configure(connection=connection, target_metadata=metadata, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
