@@ -10,9 +10,7 @@ import asyncpg
 
 from sensorhub.config import Settings
 from sensorhub.db.retention import RetentionRule, retention_rules, time_column
-
-EXACT_COUNT_LIMIT = 1_000_000
-"""Above this estimate, the measurement count is the planner's estimate instead of count(*)."""
+from sensorhub.db.row_counts import measurement_count
 
 TABLES = (
     "measurements",
@@ -74,7 +72,7 @@ async def storage_report(
     database_bytes = await connection.fetchval("SELECT pg_database_size(current_database())")
     tables = await _table_sizes(connection, timescale)
     oldest, newest = await connection.fetchrow("SELECT min(time), max(time) FROM measurements")
-    count, estimated = await _measurement_count(connection, timescale)
+    count, estimated = await measurement_count(connection, hypertable=timescale)
     return {
         "storage": "timescaledb" if timescale else "postgresql",
         "timescaledb_version": await connection.fetchval(
@@ -138,19 +136,6 @@ async def _table_sizes(connection: asyncpg.Connection, timescale: bool) -> list[
         for name in TABLES
         if sizes.get(name) is not None
     ]
-
-
-async def _measurement_count(connection: asyncpg.Connection, timescale: bool) -> tuple[int, bool]:
-    if timescale:
-        estimate = await connection.fetchval("SELECT approximate_row_count('measurements')")
-    else:
-        # -1 until the table was first vacuumed or analysed.
-        estimate = await connection.fetchval(
-            "SELECT reltuples::bigint FROM pg_class WHERE oid = 'measurements'::regclass"
-        )
-    if estimate is not None and estimate > EXACT_COUNT_LIMIT:
-        return int(estimate), True
-    return int(await connection.fetchval("SELECT count(*) FROM measurements")), False
 
 
 async def _timescaledb_report(connection: asyncpg.Connection) -> dict[str, Any]:

@@ -8,9 +8,6 @@ import asyncpg
 
 MAX_METRICS_POINTS = 500
 
-EXACT_COUNT_BELOW = 1_000_000
-"""Count measurement rows exactly below this estimate; above it the estimate is good enough."""
-
 DB_SIZE = """
 SELECT pg_database_size(current_database()) AS bytes,
        pg_size_pretty(pg_database_size(current_database())) AS pretty
@@ -62,18 +59,3 @@ async def is_hypertable(connection: asyncpg.Connection | asyncpg.Pool) -> bool:
             "WHERE hypertable_schema = current_schema() AND hypertable_name = 'measurements')"
         )
     )
-
-
-async def measurement_count(
-    connection: asyncpg.Connection | asyncpg.Pool, *, hypertable: bool
-) -> tuple[int, bool]:
-    """`(rows, exact)`: counted when small, else the planner's estimate (no full scan)."""
-    if hypertable:
-        estimate = await connection.fetchval("SELECT approximate_row_count('measurements')")
-    else:
-        estimate = await connection.fetchval(
-            "SELECT reltuples::bigint FROM pg_class WHERE oid = 'measurements'::regclass"
-        )
-    if estimate is None or estimate < EXACT_COUNT_BELOW:
-        return int(await connection.fetchval("SELECT count(*) FROM measurements")), True
-    return int(estimate), False

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from sensorhub.modules.system.repository import database_size, is_hypertable, measurement_count
+from sensorhub.db.row_counts import measurement_count
+from sensorhub.modules.system.repository import database_size, is_hypertable
 
 FIRST_WINDOW = timedelta(minutes=5)
 """Without a previous sample (or after a long pause), the rate covers this window."""
