@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from sensorhub.modules.devices.configuration import config_topic
+
 MODULE_TYPE = "esp32-env"
 
 
@@ -114,7 +116,8 @@ class SimulatedModule:
 
     @property
     def config_topic(self) -> str:
-        return f"{self.module_id}/sensors/config"
+        """Where this module reads and reports its configuration (the topic sensorhub publishes)."""
+        return config_topic(self.module_id)
 
     def measurement_topic(self, sensor_type: str) -> str:
         return self._topics[sensor_type]
