@@ -43,11 +43,17 @@ def get_live(runtime: RuntimeDep) -> SocketIOPlugin:
     return runtime.socketio
 
 
+def get_timescale(runtime: RuntimeDep) -> bool:
+    return runtime.timescale
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbDep = Annotated[Database, Depends(get_database)]
 MqttDep = Annotated[MqttPlugin, Depends(get_mqtt)]
 """The broker connection; `publish` raises ConnectionError while disconnected."""
 LiveDep = Annotated[SocketIOPlugin, Depends(get_live)]
+TimescaleDep = Annotated[bool, Depends(get_timescale)]
+"""True when this database stores measurements in a TimescaleDB hypertable."""
 
 
 def require_write_access(

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException
 
-from sensorhub.deps import DbDep, RuntimeDep, WriteAccess
+from sensorhub.deps import DbDep, LiveDep, MqttDep, WriteAccess
 from sensorhub.errors import NotFoundError
 from sensorhub.modules.activity import Event, record
 from sensorhub.modules.devices import repository
@@ -32,7 +32,7 @@ from sensorhub.modules.devices.schemas import (
     SensorSetting,
     SensorSettingIn,
 )
-from sensorhub.runtime import Runtime
+from sensorhub.plugins.mqtt import MqttPlugin
 from sensorhub.schemas import BROKER_DOWN, NOT_FOUND, UNAUTHORIZED, ActionResult, ErrorBody
 
 logger = logging.getLogger(__name__)
@@ -43,10 +43,10 @@ MAX_PREFERENCES_BYTES = 16_384
 """Preferences are a dashboard's small settings, not a document store."""
 
 
-async def _publish(runtime: Runtime, topic: str, payload: bytes, *, retain: bool) -> None:
+async def _publish(mqtt: MqttPlugin, topic: str, payload: bytes, *, retain: bool) -> None:
     """Publish at QoS 1; 503 when the broker is not connected."""
     try:
-        await runtime.mqtt.publish(topic, payload, qos=1, retain=retain)
+        await mqtt.publish(topic, payload, qos=1, retain=retain)
     except ConnectionError as error:
         logger.warning("not published to %s: %s", topic, error)
         raise HTTPException(503, f"the MQTT broker is not connected; {topic} not sent") from error
@@ -87,7 +87,7 @@ async def get_module_config(module_id: ModuleId, db: DbDep) -> ConfigState:
     summary="Set the desired sensor configuration and publish it, retained, to the module",
 )
 async def update_module_config(
-    module_id: ModuleId, body: ConfigUpdate, runtime: RuntimeDep
+    module_id: ModuleId, body: ConfigUpdate, db: DbDep, mqtt: MqttDep, live: LiveDep
 ) -> ActionResult:
     """Merge into the desired configuration (a field left out keeps its value) and publish it.
 
@@ -96,12 +96,11 @@ async def update_module_config(
     gets the configuration when it connects. The module's own reports never change it.
     """
     requested = {key: (s.interval, s.model) for key, s in body.sensors.items()}
-    desired = await update_desired(runtime.db.pool, module_id, requested)
-    if runtime.socketio is not None:
-        runtime.socketio.publish_config_update(module_id, {"sensors": desired})
+    desired = await update_desired(db.pool, module_id, requested)
+    live.publish_config_update(module_id, {"sensors": desired})
     topic = config_topic(module_id)
     try:
-        await _publish(runtime, topic, config_payload(desired), retain=True)
+        await _publish(mqtt, topic, config_payload(desired), retain=True)
     except HTTPException as error:
         error.detail = (
             "configuration stored, but the MQTT broker is not connected; "
@@ -110,7 +109,7 @@ async def update_module_config(
         raise
     changes = ", ".join(f"{key}: {_describe(s)}" for key, s in body.sensors.items()) or "unchanged"
     await record(
-        runtime.db.pool, Event.CONFIG_PUSHED, f"configuration pushed to {module_id}: {changes}",
+        db.pool, Event.CONFIG_PUSHED, f"configuration pushed to {module_id}: {changes}",
         module_id=module_id, user=True, direction="OUT", details={"sensors": desired},
     )  # fmt: skip
     return ActionResult(
@@ -126,12 +125,14 @@ async def update_module_config(
     responses={**UNAUTHORIZED, **BROKER_DOWN},
     summary="Ask the module to reset one sensor (`{id}/sensors/reset`)",
 )
-async def reset_sensor(module_id: ModuleId, body: SensorReset, runtime: RuntimeDep) -> ActionResult:
+async def reset_sensor(
+    module_id: ModuleId, body: SensorReset, db: DbDep, mqtt: MqttDep
+) -> ActionResult:
     """Publishes `{"sensor": "co2"}` to `{id}/sensors/reset` (QoS 1, not retained)."""
     payload = json.dumps({"sensor": body.sensor}).encode()
-    await _publish(runtime, f"{module_id}/sensors/reset", payload, retain=False)
+    await _publish(mqtt, f"{module_id}/sensors/reset", payload, retain=False)
     await record(
-        runtime.db.pool, Event.SENSOR_RESET, f"reset of {body.sensor} sent to {module_id}",
+        db.pool, Event.SENSOR_RESET, f"reset of {body.sensor} sent to {module_id}",
         module_id=module_id, user=True, direction="OUT", details={"sensor": body.sensor},
     )  # fmt: skip
     return ActionResult(success=True, message=f"Reset command sent for sensor {body.sensor}")
@@ -145,7 +146,7 @@ async def reset_sensor(module_id: ModuleId, body: SensorReset, runtime: RuntimeD
     summary="Start or stop one hardware sensor of the module (`{id}/sensors/enable`)",
 )
 async def enable_hardware(
-    module_id: ModuleId, body: HardwareEnable, runtime: RuntimeDep
+    module_id: ModuleId, body: HardwareEnable, db: DbDep, mqtt: MqttDep
 ) -> ActionResult:
     """Publishes `{"hardware": "dht22", "enabled": false}` to `{id}/sensors/enable` (QoS 1).
 
@@ -153,10 +154,10 @@ async def enable_hardware(
     hardware's sensors on `{id}/sensors/status` (the seed's docs/features/sensor-stop.md).
     """
     payload = json.dumps({"hardware": body.hardware, "enabled": body.enabled}).encode()
-    await _publish(runtime, f"{module_id}/sensors/enable", payload, retain=False)
+    await _publish(mqtt, f"{module_id}/sensors/enable", payload, retain=False)
     state = "enabled" if body.enabled else "disabled"
     await record(
-        runtime.db.pool, Event.HARDWARE_ENABLED, f"{body.hardware} {state} on {module_id}",
+        db.pool, Event.HARDWARE_ENABLED, f"{body.hardware} {state} on {module_id}",
         module_id=module_id, user=True, direction="OUT",
         details={"hardware": body.hardware, "enabled": body.enabled},
     )  # fmt: skip
@@ -172,7 +173,7 @@ async def enable_hardware(
 )
 async def update_preferences(
     module_id: ModuleId,
-    runtime: RuntimeDep,
+    db: DbDep,
     preferences: dict[str, Any] = Body(  # noqa: B008
         description='Top-level keys replace the stored ones, e.g. `{"sensor-pref-CO2": "co2"}`.'
     ),
@@ -183,7 +184,7 @@ async def update_preferences(
         raise invalid("preferences", "NaN and Infinity are not JSON", where="body") from None
     if len(encoded) > MAX_PREFERENCES_BYTES:
         raise HTTPException(413, f"preferences larger than {MAX_PREFERENCES_BYTES} bytes")
-    merged = await repository.update_preferences(runtime.db.pool, module_id, encoded)
+    merged = await repository.update_preferences(db.pool, module_id, encoded)
     if merged is None:
         raise NotFoundError(f"module {module_id!r}")
     # Not recorded in the activity log: the seed's dashboard saves a preference on every load.

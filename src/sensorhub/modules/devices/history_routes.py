@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Response
 
-from sensorhub.deps import DbDep, RuntimeDep
+from sensorhub.deps import DbDep, TimescaleDep
 from sensorhub.errors import NotFoundError
 from sensorhub.modules.devices import history_repository as history
 from sensorhub.modules.devices import repository
@@ -94,7 +94,7 @@ async def get_module_series(
     module_id: ModuleId,
     window: WindowDep,
     db: DbDep,
-    runtime: RuntimeDep,
+    timescale: TimescaleDep,
     points: Annotated[
         int,
         Query(ge=1, le=MAX_POINTS, description="At most this many buckets per series."),
@@ -123,7 +123,7 @@ async def get_module_series(
     if not raw:
         bucket = max(1, math.ceil((end - start).total_seconds() / points))
         series = await history.bucketed_series(
-            db.pool, module_id, start, end, bucket, timescale=runtime.timescale
+            db.pool, module_id, start, end, bucket, timescale=timescale
         )
         body = _series_body(window, bucket, series, None)
     else:

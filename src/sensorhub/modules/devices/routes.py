@@ -7,7 +7,7 @@ import logging
 
 from fastapi import APIRouter
 
-from sensorhub.deps import DbDep, RuntimeDep, WriteAccess
+from sensorhub.deps import DbDep, MqttDep, TimescaleDep, WriteAccess
 from sensorhub.errors import NotFoundError
 from sensorhub.modules.activity import Event, record
 from sensorhub.modules.devices import repository
@@ -38,9 +38,9 @@ UNKNOWN_TYPE = "unknown"
 
 
 @router.get("", response_model=list[ModuleSummary], summary="Every known module")
-async def list_modules(db: DbDep, runtime: RuntimeDep) -> list[ModuleSummary]:
+async def list_modules(db: DbDep, timescale: TimescaleDep) -> list[ModuleSummary]:
     """Modules with a status row (seen at least once), as the seed lists them, with more fields."""
-    rows = await repository.list_modules(db.pool, timescale=runtime.timescale)
+    rows = await repository.list_modules(db.pool, timescale=timescale)
     return [
         ModuleSummary(
             id=row["module_id"],
@@ -171,15 +171,15 @@ async def get_module_storage(module_id: ModuleId, db: DbDep) -> ModuleStorage:
     responses={**NOT_FOUND, **UNAUTHORIZED},
     summary="Delete a module and all its data",
 )
-async def delete_module(module_id: ModuleId, runtime: RuntimeDep) -> ActionResult:
-    if not await repository.delete_module(runtime.db.pool, module_id):
+async def delete_module(module_id: ModuleId, db: DbDep, mqtt: MqttDep) -> ActionResult:
+    if not await repository.delete_module(db.pool, module_id):
         raise NotFoundError(f"module {module_id!r}")
     message = f"module {module_id!r} and all its data deleted"
     try:
         # An empty retained message removes the retained configuration from the broker.
-        await runtime.mqtt.publish(config_topic(module_id), b"", qos=1, retain=True)
+        await mqtt.publish(config_topic(module_id), b"", qos=1, retain=True)
     except ConnectionError as error:
         logger.warning("could not clear the retained configuration of %s: %s", module_id, error)
         message += "; its retained configuration could not be cleared (broker not connected)"
-    await record(runtime.db.pool, Event.MODULE_DELETED, message, module_id=module_id, user=True)
+    await record(db.pool, Event.MODULE_DELETED, message, module_id=module_id, user=True)
     return ActionResult(success=True, message=message)
