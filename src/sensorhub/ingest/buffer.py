@@ -23,6 +23,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Self
 
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_result,
+    wait_chain,
+    wait_fixed,
+)
+
 from sensorhub.ingest import spool_record
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.messages import Accepted
@@ -35,6 +44,7 @@ logger = logging.getLogger(__name__)
 BatchWrite = Callable[[Batch], Awaitable[None]]
 
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
+"""Seconds between retries of a batch nobody takes, then of a replay; the last one repeats."""
 REPLAY_BATCH_ROWS = 20_000
 BACKLOG_MESSAGES = 50_000
 """An unwritten batch of more messages than this puts memory at stake: spool it."""
@@ -160,28 +170,28 @@ class IngestBuffer:
 
     async def _persist(self, batch: Batch) -> None:
         """Write to the database, else to the spool; retry until one of them takes the batch."""
-        attempt = 0
         falling_behind = len(batch) > self._backlog_limit
         self._backlogged = self._backlogged or falling_behind
-        while True:
-            if self._spool.is_empty and not falling_behind and await self._try_write(batch):
-                self._metrics.stored.inc(batch.measurement_count)
-                return
-            try:
-                self._spool.append(spool_record.encode(batch))
-            except SpoolFull as error:
-                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
-                if attempt == 0:
-                    logger.error(
-                        "cannot store nor spool a batch (%s); holding acknowledgements", error
-                    )
-                attempt += 1
-                await asyncio.sleep(delay)
-                continue
-            self._metrics.spooled.inc(batch.measurement_count)
-            self._metrics.spool_bytes.set(self._spool.size_bytes)
-            self._replay_now.set()
+        retrying = AsyncRetrying(
+            wait=_retry_wait(),
+            retry=retry_if_exception_type(SpoolFull),
+            before_sleep=_log_held_batch,
+        )
+        await retrying(self._persist_once, batch, falling_behind)
+
+    async def _persist_once(self, batch: Batch, falling_behind: bool) -> None:
+        """Database if it is the batch's turn, else the spool.
+
+        Raises:
+            SpoolFull: neither took the batch.
+        """
+        if self._spool.is_empty and not falling_behind and await self._try_write(batch):
+            self._metrics.stored.inc(batch.measurement_count)
             return
+        self._spool.append(spool_record.encode(batch))
+        self._metrics.spooled.inc(batch.measurement_count)
+        self._metrics.spool_bytes.set(self._spool.size_bytes)
+        self._replay_now.set()
 
     async def _try_write(self, batch: Batch) -> bool:
         started = time.perf_counter()
@@ -201,18 +211,15 @@ class IngestBuffer:
         return True
 
     async def _replay_loop(self) -> None:
-        attempt = 0
         while True:
             if self._spool.is_empty:
                 self._replay_now.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._replay_now.wait(), timeout=1.0)
                 continue
-            if await self._replay_oldest_segment():
-                attempt = 0
-                continue
-            await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
-            attempt += 1
+            # The delays start over with each segment, as after any successful replay.
+            retrying = AsyncRetrying(wait=_retry_wait(), retry=retry_if_result(_failed))
+            await retrying(self._replay_oldest_segment)
 
     async def _replay_oldest_segment(self) -> bool:
         segment = self._spool.oldest_segment()
@@ -239,6 +246,23 @@ class IngestBuffer:
         self._metrics.replayed.inc(batch.measurement_count)
         self._metrics.stored.inc(batch.measurement_count)
         return True
+
+
+def _retry_wait() -> wait_chain:
+    """RETRY_DELAYS in order, then the last one for ever."""
+    return wait_chain(*(wait_fixed(delay) for delay in RETRY_DELAYS))
+
+
+def _failed(replayed: bool) -> bool:
+    return not replayed
+
+
+def _log_held_batch(state: RetryCallState) -> None:
+    if state.attempt_number == 1 and state.outcome is not None:
+        logger.error(
+            "cannot store nor spool a batch (%s); holding acknowledgements",
+            state.outcome.exception(),
+        )
 
 
 def _describe(error: BaseException) -> str:

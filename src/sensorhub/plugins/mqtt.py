@@ -19,11 +19,12 @@ import ssl
 from collections.abc import AsyncIterable, Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import unquote, urlsplit
 
 from gmqtt import Client, Subscription
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
+from sensorhub.broker_url import BrokerAddress
 from sensorhub.config import Settings
 from sensorhub.ingest.delivery import Accept
 from sensorhub.plugins.gmqtt_adapter import InflightWindow, LateAcks
@@ -56,14 +57,12 @@ class MqttPlugin:
         wait: float | None = 10.0,
     ) -> None:
         self._settings = settings
-        parts = urlsplit(broker_url)
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or (8883 if parts.scheme in {"mqtts", "ssl"} else 1883)
-        self._username = settings.mqtt_username or (
-            unquote(parts.username) if parts.username else None
-        )
+        address = BrokerAddress.parse(broker_url, default_host="127.0.0.1")
+        self.host = address.host
+        self.port = address.port
+        self._username = settings.mqtt_username or address.username
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        self._password = password or (unquote(parts.password) if parts.password else None)
+        self._password = password or address.password
         self._tls = settings.mqtt_uses_tls
         self._accept = accept
         self._on_connect_hook = on_connect
@@ -233,35 +232,42 @@ class MqttPlugin:
         return context
 
     async def _connect_forever(self) -> None:
-        """First connection with exponential back-off; gmqtt reconnects by itself afterwards."""
-        delay = 0.5
-        while not self._stopping:
-            try:
-                await asyncio.wait_for(
-                    self._client.connect(
-                        self.host,
-                        self.port,
-                        ssl=self._ssl_context(),
-                        keepalive=30,
-                        version=self._version,
-                    ),
-                    CONNECT_TIMEOUT,
-                )
-                return
-            except Exception as error:
-                if self._version == MQTTv50 and _protocol_refused(error):
-                    logger.warning("broker %s:%d refuses MQTT 5; using 3.1.1", self.host, self.port)
-                    self._version = MQTTv311
-                    continue
-                logger.warning(
-                    "cannot connect to broker %s:%d (%s); retrying in %.1f s",
-                    self.host,
-                    self.port,
-                    _describe(error),
-                    delay,
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF)
+        """First connection, retried with exponential back-off (0.5 s doubling to MAX_BACKOFF)
+        until it succeeds or the plugin stops; gmqtt reconnects by itself afterwards."""
+        retrying = AsyncRetrying(
+            wait=wait_exponential(multiplier=0.5, max=MAX_BACKOFF),
+            retry=retry_if_exception_type(Exception),
+            before_sleep=self._log_connect_failure,
+        )
+        await retrying(self._connect_once)
+
+    async def _connect_once(self) -> None:
+        """One connection attempt; a broker refusing MQTT 5 is asked again at once over 3.1.1."""
+        try:
+            await self._connect_with(self._version)
+        except Exception as error:
+            if self._version != MQTTv50 or not _protocol_refused(error):
+                raise
+            logger.warning("broker %s:%d refuses MQTT 5; using 3.1.1", self.host, self.port)
+            self._version = MQTTv311
+            await self._connect_with(self._version)
+
+    async def _connect_with(self, version: int) -> None:
+        connect = self._client.connect(
+            self.host, self.port, ssl=self._ssl_context(), keepalive=30, version=version
+        )
+        await asyncio.wait_for(connect, CONNECT_TIMEOUT)
+
+    def _log_connect_failure(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        logger.warning(
+            "cannot connect to broker %s:%d (%s); retrying in %.1f s",
+            self.host,
+            self.port,
+            _describe(error) if error is not None else "unknown error",
+            delay,
+        )
 
     def _on_connect(self, client: Any, flags: int, rc: int, properties: Any) -> None:
         # No Local exists in MQTT 5 only (3.1.1 brokers read the option bits as the QoS), and on
