@@ -72,6 +72,26 @@ async def database_url(
 
 
 @pytest.fixture
+async def plain_database_url(database_url: str) -> str:
+    """`database_url`, for tests of the plain-PostgreSQL storage path (trigger-kept rollup).
+
+    Skips when the server preloads TimescaleDB: there `migrate` turns `measurements` into a
+    hypertable, and what these tests check (the plain rollup table, its locks) does not exist.
+    """
+    connection = await asyncpg.connect(database_url)
+    try:
+        available = await connection.fetchval(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
+        )
+        preload = await connection.fetchval("SELECT current_setting('shared_preload_libraries')")
+    finally:
+        await connection.close()
+    if available and "timescaledb" in preload:
+        pytest.skip("needs plain PostgreSQL: this server preloads TimescaleDB")
+    return database_url
+
+
+@pytest.fixture
 def module_id(request: pytest.FixtureRequest) -> str:
     """A module id unique to this test, so tests sharing a broker never see each other's data."""
     return f"{_slug(request.node.name)[:24]}-{uuid.uuid4().hex[:8]}"

@@ -55,9 +55,9 @@ def batch(n: int, *, sensors: int = 4) -> Batch:
 
 
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    assert not await migrate(Settings(), database_url), "these tests need plain PostgreSQL"
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=6)
+async def pool(plain_database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    assert not await migrate(Settings(), plain_database_url), "these tests need plain PostgreSQL"
+    pool = await asyncpg.create_pool(plain_database_url, min_size=1, max_size=6)
     try:
         yield pool
     finally:

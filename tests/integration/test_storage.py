@@ -57,9 +57,9 @@ def assert_same_aggregates(actual: list[asyncpg.Record], expected: list[asyncpg.
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    assert not await migrate(Settings(), database_url), "these tests need plain PostgreSQL"
-    connection = await asyncpg.connect(database_url)
+async def db(plain_database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    assert not await migrate(Settings(), plain_database_url), "these tests need plain PostgreSQL"
+    connection = await asyncpg.connect(plain_database_url)
     try:
         yield connection
     finally:
@@ -190,10 +190,10 @@ async def test_retention_removes_only_old_rows(db: asyncpg.Connection) -> None:
     assert await apply_retention(db, timedelta(days=90)) == 0
 
 
-async def test_migrations_re_run_and_0002_downgrades_and_backfills(database_url: str) -> None:
-    await migrate(Settings(), database_url)
-    await migrate(Settings(), database_url)
-    connection = await asyncpg.connect(database_url)
+async def test_migrations_re_run_and_0002_downgrades_and_backfills(plain_database_url: str) -> None:
+    await migrate(Settings(), plain_database_url)
+    await migrate(Settings(), plain_database_url)
+    connection = await asyncpg.connect(plain_database_url)
     try:
         assert await _objects(connection) == {
             "measurements_hourly",
@@ -201,14 +201,14 @@ async def test_migrations_re_run_and_0002_downgrades_and_backfills(database_url:
             "measurements_rollup_dirty",
             "measurements_rollup_on_delete",
         }
-        await asyncio.to_thread(downgrade_schema, database_url, "0001")
+        await asyncio.to_thread(downgrade_schema, plain_database_url, "0001")
         assert await _objects(connection) == set()
         await connection.execute(
             "INSERT INTO measurements VALUES ($1, 'm1', 't', 'a', 2), ($2, 'm1', 't', 'a', 4)",
             T0,
             T0 + timedelta(minutes=5),
         )
-        await asyncio.to_thread(upgrade_schema, database_url)
+        await asyncio.to_thread(upgrade_schema, plain_database_url)
         assert rows(await connection.fetch(HOURLY)) == [(T0, "m1", "t", 3.0, 2.0, 4.0, 2)]
     finally:
         await connection.close()
@@ -281,18 +281,18 @@ async def test_backfill_only_queues_hours_older_than_the_aggregate_covers(
 
 
 async def test_the_queue_takes_duplicates_and_0004_downgrades_to_the_unique_key(
-    database_url: str,
+    plain_database_url: str,
 ) -> None:
-    await migrate(Settings(), database_url)
-    connection = await asyncpg.connect(database_url)
+    await migrate(Settings(), plain_database_url)
+    connection = await asyncpg.connect(plain_database_url)
     try:
         for value in (1.0, 2.0):  # the same bucket twice: two queue rows, no conflict
             await write_batch(connection, batch_of([(T0, "m1", "temp", "a", value)]))
         assert await connection.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 2
-        await asyncio.to_thread(downgrade_schema, database_url, "0003")
+        await asyncio.to_thread(downgrade_schema, plain_database_url, "0003")
         assert await connection.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 1
         await connection.execute("DELETE FROM measurements")  # the old trigger still queues
-        await asyncio.to_thread(upgrade_schema, database_url)
+        await asyncio.to_thread(upgrade_schema, plain_database_url)
         assert await refresh_rollup(connection) == 1
         assert await connection.fetchval("SELECT count(*) FROM measurements_hourly") == 0
     finally:
