@@ -66,9 +66,10 @@ def instance_env(
 
 
 @contextlib.asynccontextmanager
-async def running_app(**env: str) -> AsyncIterator[RunningApp]:
-    """Serve `create_app(Settings(**env))` with uvicorn until the block exits."""
-    port = free_port()
+async def running_app(port: int | None = None, **env: str) -> AsyncIterator[RunningApp]:
+    """Serve `create_app(Settings(**env))` with uvicorn until the block exits, on `port` (a free
+    one if None; a restart may reuse the port, as a browser reconnecting to one URL needs)."""
+    port = port or free_port()
     settings = Settings(port=port, **{name.lower(): value for name, value in env.items()})
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")

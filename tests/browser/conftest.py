@@ -7,8 +7,6 @@ the reason; `.ci/run` installs Chromium so they always run in CI.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -16,15 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 
-from sensorhub.app import create_app
-from sensorhub.config import Settings
 from sensorhub.dashboard import WEB_DIR
-from sensorhub.plugins.embedded import free_port
-from tests.support import RunningApp, forget_session, wait_until
+from tests.support import running_app
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -100,30 +93,8 @@ async def tab(browser: Any) -> AsyncIterator[Tab]:
     await context.close()
 
 
-@contextlib.asynccontextmanager
-async def serve(port: int | None = None, **env: str) -> AsyncIterator[RunningApp]:
-    """sensorhub under uvicorn on `port` (free if None): like `tests.support.running_app`, but a
-    restart can reuse the port, as a browser reconnecting to the same URL needs."""
-    port = port or free_port()
-    settings = Settings(port=port, **{name.lower(): value for name, value in env.items()})
-    app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    try:
-        await wait_until(lambda: server.started or task.done(), timeout=60, what="server start")
-        if task.done():
-            task.result()
-        base_url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-            yield RunningApp(app, base_url, http)
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=60)
-        if settings.mqtt_url is not None:
-            await forget_session(settings.mqtt_url, settings.mqtt_client_id)
+serve = running_app
+"""sensorhub under uvicorn; `serve(port, **env)` restarts on the same port."""
 
 
 def app_env(database_url: str, broker_url: str, data_dir: Path, module_id: str) -> dict[str, str]:
