@@ -19,7 +19,13 @@ import pytest
 
 from sensorhub.db.urls import with_database
 from sensorhub.plugins.embedded import EmbeddedBroker, EmbeddedPostgres
-from tests.support import RunningApp, instance_env, running_app, world_traversable_dir
+from tests.support import (
+    EMBEDDED_BROKER_URLS,
+    RunningApp,
+    instance_env,
+    running_app,
+    world_traversable_dir,
+)
 
 pytest_plugins: list[str] = []
 
@@ -45,10 +51,12 @@ async def broker_url() -> AsyncIterator[str]:
         yield url
         return
     broker = EmbeddedBroker(port=0)
-    os.environ["MQTT_PROTOCOL"] = "3.1.1"  # amqtt speaks MQTT 3.1.1 only
+    url = await broker.start()
     try:
-        yield await broker.start()
+        EMBEDDED_BROKER_URLS.add(url)  # instances served for tests connect to it with 3.1.1
+        yield url
     finally:
+        EMBEDDED_BROKER_URLS.discard(url)
         await broker.stop()
 
 

@@ -65,11 +65,24 @@ def instance_env(
     }
 
 
+EMBEDDED_BROKER_URLS: set[str] = set()
+"""Embedded amqtt brokers started by the test session: they speak MQTT 3.1.1 only."""
+
+
+def with_broker_protocol(env: dict[str, str]) -> dict[str, str]:
+    """`env` with MQTT_PROTOCOL=3.1.1 when its broker is an embedded amqtt one and no protocol is
+    given; a test's own Mosquitto keeps the MQTT 5 default."""
+    if "MQTT_PROTOCOL" not in env and env.get("MQTT_URL") in EMBEDDED_BROKER_URLS:
+        return {**env, "MQTT_PROTOCOL": "3.1.1"}
+    return env
+
+
 @contextlib.asynccontextmanager
 async def running_app(port: int | None = None, **env: str) -> AsyncIterator[RunningApp]:
     """Serve `create_app(Settings(**env))` with uvicorn until the block exits, on `port` (a free
     one if None; a restart may reuse the port, as a browser reconnecting to one URL needs)."""
     port = port or free_port()
+    env = with_broker_protocol(env)
     settings = Settings(port=port, **{name.lower(): value for name, value in env.items()})
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
@@ -214,7 +227,7 @@ def serve_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as output:
         return subprocess.Popen(
             [sys.executable, "-m", "sensorhub", "serve"],
-            env={**os.environ, **env},
+            env={**os.environ, **with_broker_protocol(env)},
             stdout=output,
             stderr=subprocess.STDOUT,
         )

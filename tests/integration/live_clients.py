@@ -9,7 +9,7 @@ from typing import Any
 
 import socketio
 
-from tests.support import RunningApp
+from tests.support import RunningApp, running_app
 
 WAIT = 15.0
 EVENTS = ("mqtt-message", "mqtt:data", "mqtt:batch", "config-update")
@@ -98,31 +98,5 @@ async def refusal(
     raise AssertionError(f"connected with auth={auth} headers={headers}")
 
 
-@contextlib.asynccontextmanager
-async def serve_on(port: int, **env: str) -> AsyncIterator[RunningApp]:
-    """sensorhub on a given port (to restart a server where its clients will look for it)."""
-    import httpx
-    import uvicorn
-
-    from sensorhub.app import create_app
-    from sensorhub.config import Settings
-    from tests.support import forget_session, wait_until
-
-    settings = Settings(port=port, **{name.lower(): value for name, value in env.items()})
-    app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    try:
-        await wait_until(lambda: server.started or task.done(), timeout=60, what="server start")
-        task.result() if task.done() else None
-        base_url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-            yield RunningApp(app, base_url, http)
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=60)
-        if settings.mqtt_url is not None:
-            await forget_session(settings.mqtt_url, settings.mqtt_client_id)
+serve_on = running_app
+"""sensorhub on a given port: `serve_on(port, **env)` restarts where its clients look."""
