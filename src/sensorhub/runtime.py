@@ -30,6 +30,7 @@ from sensorhub.ingest.spool import Spool
 from sensorhub.ingest.spool_record import spooled_receipts
 from sensorhub.jobs import JobBody, PeriodicJob
 from sensorhub.metrics import Metrics
+from sensorhub.modules.activity.monitor import ActivityMonitor, RejectionTally
 from sensorhub.modules.devices.configuration import desired_configurations
 from sensorhub.modules.system.sampler import sample_metrics
 from sensorhub.plugins.db import Database
@@ -162,6 +163,7 @@ class Runtime:
         self.metrics.buffer_depth.set_function(lambda: buffer.depth)
         self.metrics.spool_bytes.set(spool.size_bytes)
         # Spooled batches are newer than any written one: their receipts come first.
+        tally = RejectionTally()
         known = await asyncio.to_thread(spooled_receipts, spool)
         receipts = Receipts([*known, *await repository.load_receipts()])
         pipeline = IngestPipeline(
@@ -170,6 +172,7 @@ class Runtime:
             self.socketio.publish_message,
             receipts=receipts,
             rules=InterpretRules.from_settings(settings),
+            on_reject=tally.note,
         )
 
         async def republish() -> None:
@@ -186,6 +189,13 @@ class Runtime:
         # Left in reverse: the buffer flushes first, then the last PUBACKs go out, then we leave.
         await stack.enter_async_context(mqtt)
         await stack.enter_async_context(buffer.running())
+        activity = ActivityMonitor(
+            database.pool,
+            tally,
+            database_available=lambda: buffer.database_available,
+            broker_connected=lambda: mqtt.connected,
+        )
+        await stack.enter_async_context(activity.running())
 
         if settings.simulate:
             await stack.enter_async_context(self._simulator(broker_url, settings.simulate))

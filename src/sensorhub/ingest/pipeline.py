@@ -68,7 +68,10 @@ class IngestPipeline:
         max_unacknowledged_qos0: int = 50_000,
         receipts: Receipts | None = None,
         rules: InterpretRules | None = None,
+        on_reject: Callable[[str, str], None] | None = None,
     ) -> None:
+        """`on_reject(topic, reason)` hears of each rejected message and unreadable field (the
+        activity log tallies them); it must be cheap and must not raise."""
         self._rules = rules or InterpretRules()
         self._buffer = buffer
         self.receipts = receipts if receipts is not None else Receipts()
@@ -82,6 +85,7 @@ class IngestPipeline:
         for kind in MessageKind:  # every kind shows in /metrics from the start, at 0
             self._counts.accepted[kind.value] += 0
         self._rejected: dict[str, Counter] = {}
+        self._on_reject = on_reject
 
     def expect_echo(self, topic: str, payload: bytes) -> None:
         """sensorhub is publishing (topic, payload) itself: drop the copy the broker sends back."""
@@ -119,6 +123,8 @@ class IngestPipeline:
         result = interpret(topic, payload, received, self._rules)
         if isinstance(result, Rejected):
             self._reject(result.reason.value)
+            if self._on_reject is not None:
+                self._on_reject(result.topic, result.reason.value)
             self._rejections.warning("rejected %s: %s", result.reason.value, result.detail)
             return None
         qos = delivery.qos
@@ -169,8 +175,12 @@ class IngestPipeline:
         """Count (and log, rate-limited) unreadable status fields and stripped NUL bytes."""
         if result.nul_stripped:
             self._metrics.nul_stripped.inc()
-        for _field, reason in result.ignored_fields:
+        for name, reason in result.ignored_fields:
             self._metrics.fields_ignored.labels(reason).inc()
+            if self._on_reject is not None:
+                self._on_reject(
+                    result.topic, f"unreadable field {name} ({reason}), stored value kept"
+                )
         if result.ignored_fields:
             self._ignored_log.warning(
                 "module %r: kept the stored value of unreadable fields %s",

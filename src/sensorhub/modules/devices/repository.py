@@ -23,6 +23,9 @@ _ONLINE = f"""
         {DEFAULT_ONLINE_WINDOW_S})))
 """
 
+MODULES_ONLINE = f"SELECT s.module_id, {_ONLINE} AS online FROM device_system_status s"
+"""Every module with whether it is inside its online window (the rule of `GET /api/modules`)."""
+
 
 def _recent_measured_types(timescale: bool) -> str:
     """Sensor types a module measured in the last day.
