@@ -158,6 +158,28 @@ async def test_module_page_value_is_live(
     assert tab.errors == []
 
 
+async def test_module_without_sensors_and_a_single_point(
+    app: RunningApp, tab: Tab, database_url: str, broker_url: str, module_id: str
+) -> None:
+    """Only `system` messages: a short line instead of an empty sensor table; then one
+    reading: its chart caption says "1 point", not "1 points"."""
+    page = tab.page
+    async with Publisher(broker_url, f"pub-{module_id}") as publisher:
+        publisher.publish(f"{module_id}/system", json.dumps({"rssi": -60}))
+        await publisher.drain()
+        await wait_until(lambda: _has_status(app, module_id), what="module known to the API")
+        await page.goto(f"{app.base_url}/modules/{module_id}")
+        await expect(page.locator('[data-empty="sensors"]')).to_have_text("No readings yet.")
+        await expect(page.locator("table.sensors-table")).to_have_count(0)
+        publisher.publish(f"{module_id}/temperature", "21.5")
+        await publisher.drain()
+    await stored(database_url, module_id, 1)
+    await page.reload()
+    caption = page.locator("figure.chart figcaption .muted").first
+    await expect(caption).to_have_text(re.compile(r"^1 point( ·|$)"))
+    assert tab.errors == []
+
+
 async def _edit_interval(tab: Tab, interval: str) -> None:
     row = tab.page.locator('tr[data-sensor="temperature"]')
     await row.locator("input[name=interval]").fill(interval)

@@ -86,7 +86,7 @@ export function Chart({ series, from, to, onZoom }: Props) {
         <strong>{series.sensorType}</strong>
         {series.hardware && <span class="tag">{series.hardware}</span>}
         <span class="muted">
-          {points} points{series.min ? ' · min–max band' : ''}
+          {points} {points === 1 ? 'point' : 'points'}{series.min ? ' · min–max band' : ''}
         </span>
       </figcaption>
       <div ref={box} class="plot" data-series={series.key} data-points={points} />

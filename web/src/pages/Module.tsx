@@ -311,6 +311,7 @@ export function Module({ id }: { id: string }) {
         </section>
         <section class="panel wide">
           <h3>Sensors and configuration</h3>
+          {device.sensors.length === 0 ? <p class="muted" data-empty="sensors">No readings yet.</p> : <>
           <p class="muted small">Desired configuration is published retained to <code>{device.id}/sensors/config</code>; it is <em>pending</em> until the module reports it back.</p>
           <div class="scroll">
             <table class="sensors-table">
@@ -323,6 +324,7 @@ export function Module({ id }: { id: string }) {
               </tbody>
             </table>
           </div>
+          </>}
         </section>
       </div>
 

@@ -30,6 +30,11 @@ interface State {
 
 const settle = <T,>(p: Promise<T>): Promise<T | null> => p.catch(() => null);
 
+/** A table name with a line-break opportunity after each underscore (and nowhere else). */
+function breakAtUnderscores(name: string) {
+  return name.split('_').map((part, i, all) => (i < all.length - 1 ? [`${part}_`, <wbr key={i} />] : part));
+}
+
 function RateChart({ history }: { history: MetricsHistory }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -132,10 +137,12 @@ export function System() {
           <section class="panel">
             <h3>Storage</h3>
             <p>{storage.storage === 'timescaledb' ? `TimescaleDB ${storage.timescaledbVersion ?? ''}` : 'Plain PostgreSQL'} · {storage.databaseSize}</p>
-            <table>
-              <thead><tr><th>Table</th><th class="num">Size</th></tr></thead>
-              <tbody>{storage.tables.map((t) => <tr key={t.name}><th scope="row">{t.name}</th><td class="num">{t.size}</td></tr>)}</tbody>
-            </table>
+            <div class="scroll">
+              <table class="storage-table">
+                <thead><tr><th>Table</th><th class="num">Size</th></tr></thead>
+                <tbody>{storage.tables.map((t) => <tr key={t.name}><th scope="row">{breakAtUnderscores(t.name)}</th><td class="num">{t.size}</td></tr>)}</tbody>
+              </table>
+            </div>
             {storage.rollupPendingBuckets != null && <p class="muted small">Hourly rollup: {storage.rollupPendingBuckets} buckets pending.</p>}
           </section>
         )}
