@@ -139,25 +139,36 @@ async def test_neither_database_nor_spool_holds_the_acknowledgement(tmp_path: Pa
         assert store.values == [1.0]
 
 
+class FirstWriteWaits(Store):
+    """A database whose first write takes long (until `gate` is set): messages pile up meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def write(self, batch: Batch) -> None:
+        if not self.batches:
+            await self.gate.wait()
+        await super().write(batch)
+
+
+async def pile_up_a_backlog(buffer: IngestBuffer, store: FirstWriteWaits) -> None:
+    """A first batch of 5 that the database holds, 495 more behind it, then release the database
+    and wait until the last message is durable."""
+    for n in range(5):
+        buffer.add(reading(n))
+    await asyncio.sleep(0)
+    backlog = [buffer.add(reading(n)) for n in range(5, 500)]
+    store.gate.set()
+    await asyncio.wait_for(backlog[-1], timeout=10)
+
+
 async def test_a_backlog_past_its_limit_goes_to_the_spool(tmp_path: Path) -> None:
-    gate = asyncio.Event()
-
-    class SlowStore(Store):
-        async def write(self, batch: Batch) -> None:
-            if not self.batches:
-                await gate.wait()  # the first write takes long: messages pile up meanwhile
-            await super().write(batch)
-
-    store = SlowStore()
+    store = FirstWriteWaits()
     metrics = Metrics()
     buffer = make_buffer(store, tmp_path, max_size=5, backlog_limit=100, metrics=metrics)
     async with buffer.running():
-        for n in range(5):
-            buffer.add(reading(n))
-        await asyncio.sleep(0)
-        backlog = [buffer.add(reading(n)) for n in range(5, 500)]
-        gate.set()
-        await asyncio.wait_for(backlog[-1], timeout=10)
+        await pile_up_a_backlog(buffer, store)
         spooled = metrics.registry.get_sample_value("sensorhub_measurements_spooled_total")
         assert spooled is not None and spooled >= 495, "the backlog was spooled, not waited for"
     assert sorted(store.values) == sorted(float(n % 50) for n in range(500))
@@ -166,23 +177,10 @@ async def test_a_backlog_past_its_limit_goes_to_the_spool(tmp_path: Path) -> Non
 
 async def test_a_backlog_within_its_limit_goes_straight_to_the_database(tmp_path: Path) -> None:
     """A healthy database drains a backlog without the spool (issue 14)."""
-    gate = asyncio.Event()
-
-    class SlowStore(Store):
-        async def write(self, batch: Batch) -> None:
-            if not self.batches:
-                await gate.wait()
-            await super().write(batch)
-
-    store = SlowStore()
+    store = FirstWriteWaits()
     metrics = Metrics()
     buffer = make_buffer(store, tmp_path, max_size=5, backlog_limit=1000, metrics=metrics)
     async with buffer.running():
-        for n in range(5):
-            buffer.add(reading(n))
-        await asyncio.sleep(0)
-        backlog = [buffer.add(reading(n)) for n in range(5, 500)]
-        gate.set()
-        await asyncio.wait_for(backlog[-1], timeout=10)
+        await pile_up_a_backlog(buffer, store)
     assert metrics.registry.get_sample_value("sensorhub_measurements_spooled_total") == 0
     assert [b.messages for b in store.batches] == [5, 495]
