@@ -6,6 +6,7 @@ Which status columns a batch may write is read from the tables in `sensorhub.db.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -19,6 +20,8 @@ from sensorhub.db.deadline import with_deadline
 from sensorhub.db.rollup import BACKFILL_AGE
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.receipts import Receipt
+
+logger = logging.getLogger(__name__)
 
 UPSERT_MEASUREMENTS = """
 INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value)
@@ -259,7 +262,22 @@ class BatchRepository:
             )
             if time.monotonic() >= self._next_prune:
                 self._next_prune = time.monotonic() + self._prune_every
-                await connection.execute(PRUNE_RECEIPTS, self._client_id, self._keep_receipts)
+                await self._prune_receipts(connection)
+
+    async def _prune_receipts(self, connection: asyncpg.Connection) -> None:
+        """Delete old receipts, under the same deadline as a write. The batch is committed by
+        now: a failure here is logged and left for the next prune, never reported as a failed
+        write (which would spool a batch already stored)."""
+        try:
+            await with_deadline(
+                connection,
+                connection.execute(PRUNE_RECEIPTS, self._client_id, self._keep_receipts),
+                timeout=self._write_timeout,
+                pool=self._pool,
+                on_timeout=self._on_timeout,
+            )
+        except Exception as error:
+            logger.warning("old ingest receipts not pruned this time: %s", error)
 
     async def load_receipts(self) -> list[Receipt]:
         async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
