@@ -129,13 +129,14 @@ class Settings(BaseSettings):
     )
 
     buffer_max_size: int = Field(
-        default=100,
+        default=2_000,
         ge=1,
         le=100_000,
-        description="Flush a batch when this many messages (a count) are waiting.",
+        description="Flush a batch when this many messages (a count) are waiting (at most half "
+        "of MQTT_RECEIVE_MAXIMUM: reading goes on while a batch is written).",
     )
     buffer_max_age: float = Field(
-        default=10.0,
+        default=1.0,
         gt=0,
         le=3600,
         description="Flush a batch when its oldest message has waited this many seconds.",

@@ -159,6 +159,7 @@ class Runtime:
             self.metrics,
             max_size=settings.buffer_max_size,
             max_age=self._flush_age(embedded_broker),
+            max_batch=settings.mqtt_receive_maximum // 2,
         )
         self.metrics.buffer_depth.set_function(lambda: buffer.depth)
         self.metrics.spool_bytes.set(spool.size_bytes)

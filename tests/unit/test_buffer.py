@@ -58,6 +58,7 @@ def make_buffer(
     max_size: int = 10,
     max_age: float = 60,
     backlog_limit: int = 50_000,
+    max_batch: int = 5_000,
     metrics: Metrics | None = None,
 ) -> IngestBuffer:
     return IngestBuffer(
@@ -66,6 +67,7 @@ def make_buffer(
         metrics or Metrics(),
         max_size=max_size,
         max_age=max_age,
+        max_batch=max_batch,
         backlog_limit=backlog_limit,
     )
 
@@ -184,3 +186,32 @@ async def test_a_backlog_within_its_limit_goes_straight_to_the_database(tmp_path
         await pile_up_a_backlog(buffer, store)
     assert metrics.registry.get_sample_value("sensorhub_measurements_spooled_total") == 0
     assert [b.messages for b in store.batches] == [5, 495]
+
+
+async def test_a_backlog_is_written_in_sealed_batches_of_at_most_max_batch(tmp_path: Path) -> None:
+    """While a batch is written the next ones fill up to `max_batch` each: the flusher always has
+    a whole batch to write next, and the durable futures complete batch by batch, in order."""
+    store = FirstWriteWaits()
+    buffer = make_buffer(store, tmp_path, max_size=5, max_batch=100)
+    async with buffer.running():
+        for n in range(5):
+            buffer.add(reading(n))
+        await asyncio.sleep(0)
+        backlog = [buffer.add(reading(n)) for n in range(5, 500)]
+        assert buffer.depth == 495, "sealed batches count as waiting"
+        assert not any(f.done() for f in backlog)
+        store.gate.set()
+        await asyncio.wait_for(backlog[-1], timeout=10)
+        assert all(f.done() for f in backlog)
+    assert [b.messages for b in store.batches] == [5, 100, 100, 100, 100, 95]
+    assert [b.measurement_count for b in store.batches] == [5, 100, 100, 100, 100, 95]
+
+
+async def test_a_full_batch_is_sealed_even_when_max_size_is_larger(tmp_path: Path) -> None:
+    """`max_batch` caps the flush size too: reading never waits for a batch it cannot fill."""
+    store = Store()
+    buffer = make_buffer(store, tmp_path, max_size=1_000, max_age=3600, max_batch=10)
+    async with buffer.running():
+        futures = [buffer.add(reading(n)) for n in range(10)]
+        await asyncio.wait_for(asyncio.gather(*futures), timeout=5)
+    assert [b.messages for b in store.batches] == [10]

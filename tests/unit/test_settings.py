@@ -13,8 +13,8 @@ def test_defaults_are_safe_and_documented_values() -> None:
     assert settings.port == 8000
     assert settings.database_url is None
     assert settings.mqtt_url is None
-    assert settings.buffer_max_size == 100
-    assert settings.buffer_max_age == 10.0
+    assert settings.buffer_max_size == 2_000
+    assert settings.buffer_max_age == 1.0
     assert settings.compress_after == timedelta(days=7)
     assert settings.retain_for == timedelta(days=90)
     assert settings.mqtt_client_id == Settings().mqtt_client_id, "client id must be stable"

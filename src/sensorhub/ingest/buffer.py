@@ -1,17 +1,20 @@
 """Batching with a durability promise: `add` returns a future that completes once the message's
 data is committed to PostgreSQL or fsync'ed to the local spool — only then may it be acknowledged.
 
-One flusher task writes batches in arrival order. A batch goes to the local spool instead of the
-database only when the database is unreachable, or when the unwritten batch threatens memory: it
-grew past `backlog_limit` messages (default 50,000) while the previous write ran. Under QoS 1
-that does not happen with the default bound on unacknowledged deliveries (MQTT_RECEIVE_MAXIMUM,
-10,000): a healthy database drains a backlog directly, without the cost of spooling every batch
-(issue 14: the old limit, 20 times BUFFER_MAX_SIZE, sent every batch of a backlog through the
-spool). While the spool holds anything, new batches are appended to it too, so the database
-always receives data in order; a replayer task drains the spool oldest first, in large merged
-batches. If neither the database nor the spool can take a batch, the flusher keeps it and
-retries: acknowledgements stop, sensorhub stops reading the broker connection at its bound of
-unacknowledged deliveries, and memory stays bounded.
+One flusher task writes batches in arrival order. A batch that reaches `max_batch` messages is
+sealed and the next one starts filling while it waits or is written: with `max_batch` at most half
+the bound on unacknowledged deliveries, reading the broker goes on while a batch is written, and
+reading and writing a backlog overlap instead of taking turns. A batch goes to the local spool
+instead of the database only when the database is unreachable, or when the unwritten messages
+threaten memory: they grew past `backlog_limit` (default 50,000) while the previous write ran.
+Under QoS 1 that does not happen with the default bound on unacknowledged deliveries
+(MQTT_RECEIVE_MAXIMUM, 10,000): a healthy database drains a backlog directly, without the cost of
+spooling every batch (issue 14: the old limit, 20 times BUFFER_MAX_SIZE, sent every batch of a
+backlog through the spool). While the spool holds anything, new batches are appended to it too,
+so the database always receives data in order; a replayer task drains the spool oldest first, in
+large merged batches. If neither the database nor the spool can take a batch, the flusher keeps
+it and retries: acknowledgements stop, sensorhub stops reading the broker connection at its bound
+of unacknowledged deliveries, and memory stays bounded.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Self
 
@@ -63,6 +67,7 @@ class IngestBuffer:
         *,
         max_size: int,
         max_age: float,
+        max_batch: int = 5_000,
         backlog_limit: int = BACKLOG_MESSAGES,
     ) -> None:
         self._write = write
@@ -70,11 +75,14 @@ class IngestBuffer:
         self._metrics = metrics
         self._max_size = max_size
         self._max_age = max_age
+        self._max_batch = max(max_batch, 1)
         self._backlog_limit = max(backlog_limit, max_size)
         self._backlogged = False
         self._batch = Batch()
         self._batch_done: asyncio.Future[None] | None = None
         self._oldest: float | None = None
+        self._sealed: deque[tuple[Batch, asyncio.Future[None]]] = deque()
+        self._sealed_messages = 0
         self._wake = asyncio.Event()
         self._replay_now = asyncio.Event()
         self._closing = False
@@ -82,7 +90,8 @@ class IngestBuffer:
 
     @property
     def depth(self) -> int:
-        return len(self._batch)
+        """Messages waiting to be written (not counting the batch being written)."""
+        return len(self._batch) + self._sealed_messages
 
     def add(
         self,
@@ -97,10 +106,22 @@ class IngestBuffer:
             self._batch_done = asyncio.get_running_loop().create_future()
             self._oldest = time.monotonic()
             self._wake.set()
-        self._batch.add(accepted, retained=retained, device_time=device_time, receipt=receipt)
-        if len(self._batch) >= self._flush_size:
+        done = self._batch_done
+        batch = self._batch
+        batch.add(accepted, retained=retained, device_time=device_time, receipt=receipt)
+        if len(batch) >= self._flush_size:
+            if len(batch) >= self._max_batch:
+                self._seal()
             self._wake.set()
-        return self._batch_done
+        return done
+
+    def _seal(self) -> None:
+        """Queue the current batch for the flusher as it is; later messages start a new one."""
+        batch, done = self._batch, self._batch_done
+        assert done is not None
+        self._sealed.append((batch, done))
+        self._sealed_messages += len(batch)
+        self._batch, self._batch_done, self._oldest = Batch(), None, None
 
     @contextlib.asynccontextmanager
     async def running(self, replay_timeout: float = 10.0) -> AsyncIterator[Self]:
@@ -132,7 +153,7 @@ class IngestBuffer:
     async def _flush_loop(self) -> None:
         while True:
             await self._wait_for_flush()
-            if not self._batch.messages:
+            if not self._sealed and not self._batch.messages:
                 if self._closing:
                     return
                 continue
@@ -142,8 +163,9 @@ class IngestBuffer:
                 done.set_result(None)
 
     async def _wait_for_flush(self) -> None:
-        """Return when the batch is full, its oldest message is `max_age` old, or on close."""
-        while not self._closing and len(self._batch) < self._flush_size:
+        """Return when a batch is sealed or full, the oldest message is `max_age` old, or on
+        close."""
+        while not self._sealed and not self._closing and len(self._batch) < self._flush_size:
             timeout = None
             if self._oldest is not None:
                 timeout = self._oldest + self._max_age - time.monotonic()
@@ -157,12 +179,19 @@ class IngestBuffer:
 
     @property
     def _flush_size(self) -> int:
-        """`max_size`, or larger batches while a backlog is being spooled (fewer fsyncs)."""
+        """`max_size`, or larger batches while a backlog is being spooled (fewer fsyncs); never
+        more than `max_batch`."""
         if self._backlogged and self._spool.is_empty:
             self._backlogged = False
-        return max(self._max_size, SPOOLED_BATCH_MIN) if self._backlogged else self._max_size
+        size = max(self._max_size, SPOOLED_BATCH_MIN) if self._backlogged else self._max_size
+        return min(size, self._max_batch)
 
     def _take(self) -> tuple[Batch, asyncio.Future[None]]:
+        """The oldest sealed batch, else the current one."""
+        if self._sealed:
+            sealed = self._sealed.popleft()
+            self._sealed_messages -= len(sealed[0])
+            return sealed
         batch, done = self._batch, self._batch_done
         assert done is not None
         self._batch, self._batch_done, self._oldest = Batch(), None, None
@@ -170,7 +199,7 @@ class IngestBuffer:
 
     async def _persist(self, batch: Batch) -> None:
         """Write to the database, else to the spool; retry until one of them takes the batch."""
-        falling_behind = len(batch) > self._backlog_limit
+        falling_behind = len(batch) + self.depth > self._backlog_limit
         self._backlogged = self._backlogged or falling_behind
         retrying = AsyncRetrying(
             wait=_retry_wait(),
