@@ -1,4 +1,5 @@
-"""The one module that reaches into gmqtt's internals: late, batched PUBACKs and TCP backpressure.
+"""The one module that reaches into gmqtt's internals: late, batched PUBACKs, TCP backpressure and
+PUBLISH parsing.
 
 Why gmqtt, and why private parts of it: CPU time of the receiving process per QoS 1 message
 from `mosquitto_pub`, batches made durable every 500 messages or 5 ms, min/median/max of 3 runs
@@ -14,7 +15,7 @@ from `mosquitto_pub`, batches made durable every 500 messages or 5 ms, min/media
 The two public variants fell so far behind at 50,000 messages that the broker dropped messages
 beyond its queue limit.
 
-The private uses, all here and each guarded by `tests/faults/test_transport_guard.py`
+The private uses, all here; 1-3 are guarded by `tests/faults/test_transport_guard.py`
 against the real broker (it fails if a PUBACK leaves before its batch is committed, if a
 redelivery loses the DUP flag, or if reading does not stop at the bound):
 
@@ -33,6 +34,16 @@ redelivery loses the DUP flag, or if reading does not stop at the bound):
    `PROBE_INTERVAL` seconds (`connection._protocol.send_ping_request()`): the write to a closed
    peer fails and gmqtt reconnects as usual.
 
+4. `connection._protocol._read_packet(data) -> int` (gmqtt 0.8: split the read buffer into
+   packets, return the bytes consumed, -1 when malformed) is replaced per connection, after the
+   first delivery on it, by `_read_packets`: a PUBLISH at QoS 0 or 1 without MQTT 5 properties
+   (what Mosquitto sends sensorhub) becomes a `Delivery` right there; every other packet goes to
+   `connection.put_package`, as gmqtt's loop does. gmqtt's per-packet path (a `Package`, the
+   handler's dispatch, `struct` formats built per message, a properties dict, a debug log call)
+   cost about 10 µs per message at 5,000 msg/s, as much as the pipeline.
+   `tests/integration/test_fast_receive.py` guards it against the real broker (every form of
+   PUBLISH arrives once, byte for byte, with its flags, and most were parsed here).
+
 Public gmqtt API used: `on_message` (QoS 0 deliveries, `properties["dup"]` / `["retain"]`),
 and the `persistent_storage`
 constructor parameter (`InflightWindow`: outbound QoS 1 publishes waiting for their PUBACK).
@@ -42,11 +53,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from gmqtt.mqtt.constants import MQTTCommands
-from gmqtt.mqtt.package import CommandWithMidPacket
+from gmqtt.mqtt.constants import MQTTCommands, MQTTv50
+from gmqtt.mqtt.package import CommandWithMidPacket, Package
 from gmqtt.storage import PersistentStorage
 
 from sensorhub.ingest.delivery import Accept, Delivery
@@ -56,6 +69,8 @@ logger = logging.getLogger(__name__)
 
 PROBE_INTERVAL = 1.0
 """Seconds between PINGREQs while reading is paused (to notice a broker that went away)."""
+PUBLISH = 0x30
+ReadPackets = Callable[[bytes], int]
 
 
 class LateAcks:
@@ -71,8 +86,11 @@ class LateAcks:
         self._paused: Any = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._reading: Any = None
         self.max_held = 0
         """The most deliveries held unacknowledged at once (for tests and metrics)."""
+        self.parsed_here = 0
+        """PUBLISH packets parsed by `_read_packets` rather than by gmqtt (for tests)."""
         client._package_handler._handle_qos_1_publish_packet = self._on_qos1_publish
         client.on_message = self._on_message
 
@@ -97,6 +115,7 @@ class LateAcks:
             bool(properties.get("dup")),
             None,
         )
+        self._read_here(self._client._connection)
         self._call_accept(delivery)
         return 0
 
@@ -112,6 +131,13 @@ class LateAcks:
             bool(properties.get("dup")),
             mid,
         )
+        self._read_here(connection)
+        self._hold(connection, delivery)
+
+    def _hold(self, connection: Any, delivery: Delivery) -> None:
+        """Accept a QoS 1 delivery; its PUBACK waits for its batch (at once if nothing to wait)."""
+        mid = delivery.packet_id
+        assert mid is not None
         durable = self._call_accept(delivery)
         if durable is None or durable.done():
             self._write(connection, [mid])
@@ -129,6 +155,74 @@ class LateAcks:
         self.max_held = max(self.max_held, self._held)
         if self._held >= self._bound and self._paused is None and not connection.is_closing():
             self._pause(connection)
+
+    def _read_here(self, connection: Any) -> None:
+        """From the next socket read on, split `connection`'s packets in `_read_packets`."""
+        if connection is self._reading or connection is None:
+            return
+        protocol: Any = getattr(connection, "_protocol", None)
+        gmqtt_read = getattr(protocol, "_read_packet", None)
+        if gmqtt_read is None:
+            return
+        self._reading = connection
+        protocol._read_packet = partial(self._read_packets, connection, gmqtt_read)
+
+    def _read_packets(self, connection: Any, gmqtt_read: ReadPackets, data: bytes) -> int:
+        """gmqtt's `_read_packet` (same contract) with PUBLISH at QoS 0 and 1 parsed here."""
+        if connection._handler.current_connection is not connection:
+            return gmqtt_read(data)  # a superseded connection: gmqtt drops what it reads
+        mqtt5 = connection._protocol.proto_ver >= MQTTv50
+        size, done = len(data), 0
+        while size - done >= 2:
+            length, shift, start = 0, 0, done + 1
+            while True:
+                if start >= size:
+                    return done
+                byte = data[start]
+                start += 1
+                length |= (byte & 0x7F) << shift
+                if byte < 0x80:
+                    break
+                shift += 7
+                if shift > 21:
+                    return -1
+            end = start + length
+            if end > size:
+                break
+            command = data[done]
+            if command & 0xF0 != PUBLISH or not self._publish(
+                connection, command, data, start, end, mqtt5
+            ):
+                connection.put_package(Package(command, data[start:end]))
+            done = end
+        if done:
+            connection._last_data_in = time.monotonic()
+        return done
+
+    def _publish(
+        self, connection: Any, command: int, data: bytes, start: int, end: int, mqtt5: bool
+    ) -> bool:
+        """Deliver the PUBLISH in `data[start:end]`; False leaves it to gmqtt (QoS 2, MQTT 5
+        properties, an empty or non-UTF-8 topic, a malformed packet)."""
+        qos = (command >> 1) & 3
+        if qos > 1 or end - start < 2:
+            return False
+        topic_end = start + 2 + (data[start] << 8 | data[start + 1])
+        body = topic_end + 2 * qos + mqtt5
+        if body > end or topic_end == start + 2 or (mqtt5 and data[body - 1]):
+            return False
+        try:
+            topic = data[start + 2 : topic_end].decode()
+        except UnicodeDecodeError:
+            return False
+        mid = data[topic_end] << 8 | data[topic_end + 1] if qos else None
+        delivery = Delivery(topic, data[body:end], qos, bool(command & 1), bool(command & 8), mid)
+        self.parsed_here += 1
+        if qos:
+            self._hold(connection, delivery)
+        else:
+            self._call_accept(delivery)
+        return True
 
     def _pause(self, connection: Any) -> None:
         """Stop reading `connection`'s socket until `_release` brings `held` below the bound.
