@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -18,7 +19,7 @@ import asyncpg
 from sensorhub.db import schema
 from sensorhub.db.deadline import with_deadline
 from sensorhub.db.rollup import BACKFILL_AGE
-from sensorhub.ingest.batch import Batch
+from sensorhub.ingest.batch import Batch, MeasurementKey
 from sensorhub.ingest.receipts import Receipt
 
 logger = logging.getLogger(__name__)
@@ -129,17 +130,58 @@ def _grouped_upserts(
     return statements
 
 
+MARK_SPAN_HOURS = 24
+"""A sensor's rows in one batch spanning at most this many hours mark every hour of the span."""
+
+
 def _hours_touched(
     batch: Batch, before: datetime | None = None
 ) -> tuple[list[datetime], list[str], list[str]]:
-    """The distinct (hour, module, sensor) buckets of a batch (only hours starting before
-    `before` when given). Computed here: in SQL it cost a third of the write."""
-    touched = sorted({(int(t.timestamp()) // 3600, m, s) for t, m, s, _ in batch.measurements})
+    """The (hour, module, sensor) buckets of a batch to recompute (only hours starting before
+    `before` when given). Computed here: in SQL it cost a third of the write.
+
+    A batch within one hour (live and most backlogs) costs a third of taking each row's hour;
+    otherwise each sensor's hours are those from its earliest to its latest row (marking an hour
+    without rows only recomputes it), row by row past MARK_SPAN_HOURS.
+    """
+    rows = batch.measurements.keys()
+    times = list(map(itemgetter(0), rows))
+    first, last = int(min(times).timestamp()) // 3600, int(max(times).timestamp()) // 3600
+    touched: set[tuple[int, str, str]] = set()
+    if first == last:  # the usual batch: one hour, each sensor once
+        touched.update((first, m, s) for m, s in set(map(itemgetter(1, 2), rows)))
+    else:
+        touched = _hours_by_sensor(rows)
+    keys = sorted(touched)
     if before is not None:
         limit = before.timestamp()
-        touched = [key for key in touched if key[0] * 3600 < limit]
-    hours = [datetime.fromtimestamp(hour * 3600, UTC) for hour, _, _ in touched]
-    return hours, [m for _, m, _ in touched], [s for _, _, s in touched]
+        keys = [key for key in keys if key[0] * 3600 < limit]
+    hours = [datetime.fromtimestamp(hour * 3600, UTC) for hour, _, _ in keys]
+    return hours, [m for _, m, _ in keys], [s for _, _, s in keys]
+
+
+def _hours_by_sensor(rows: Iterable[MeasurementKey]) -> set[tuple[int, str, str]]:
+    """(hour, module, sensor) of rows spanning several hours, through each sensor's span."""
+    spans: dict[tuple[str, str], list[datetime]] = {}
+    for t, m, s, _ in rows:
+        span = spans.get((m, s))
+        if span is None:
+            spans[m, s] = [t, t]
+        elif t < span[0]:
+            span[0] = t
+        elif t > span[1]:
+            span[1] = t
+    touched: set[tuple[int, str, str]] = set()
+    wide: set[tuple[str, str]] = set()
+    for (m, s), (first, last) in spans.items():
+        start, end = int(first.timestamp()) // 3600, int(last.timestamp()) // 3600
+        if end - start < MARK_SPAN_HOURS:
+            touched.update((hour, m, s) for hour in range(start, end + 1))
+        else:
+            wide.add((m, s))
+    if wide:
+        touched.update((int(t.timestamp()) // 3600, m, s) for t, m, s, _ in rows if (m, s) in wide)
+    return touched
 
 
 async def write_batch(
