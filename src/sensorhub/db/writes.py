@@ -24,11 +24,26 @@ from sensorhub.ingest.receipts import Receipt
 
 logger = logging.getLogger(__name__)
 
-UPSERT_MEASUREMENTS = """
+# Each statement below is one round trip; a batch's round trips wait behind whatever the event
+# loop is doing (parsing a backlog), so the queue of touched hours for the rollup job
+# (sensorhub.db.rollup) rides along with the measurements upsert, and the receipts row with the
+# `last_seen` upsert. The queue is append-only with no unique key, so inserting into it never
+# waits on the job (issue 17's hourly stall).
+MARK_ROLLUP_DIRTY = """
+WITH dirty AS (
+    INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type)
+    SELECT * FROM unnest(${0}::timestamptz[], ${1}::text[], ${2}::text[])
+)
+"""
+
+UPSERT_MEASUREMENTS = (
+    MARK_ROLLUP_DIRTY.format(6, 7, 8)
+    + """
 INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value)
 SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::float8[])
 ON CONFLICT (time, module_id, sensor_type, hardware_id) DO UPDATE SET value = EXCLUDED.value
 """
+)
 
 # Large batches go through COPY into a per-session staging table (emptied at each commit), then
 # one upsert from it: COPY costs about a third of the client CPU of binding unnest arrays.
@@ -38,22 +53,22 @@ CREATE TEMP TABLE IF NOT EXISTS measurements_staging
 (time timestamptz, module_id text, sensor_type text, hardware_id text, value float8)
 ON COMMIT DELETE ROWS
 """
-UPSERT_FROM_STAGING = """
+UPSERT_FROM_STAGING = (
+    MARK_ROLLUP_DIRTY.format(1, 2, 3)
+    + """
 INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value)
 SELECT time, module_id, sensor_type, hardware_id, value FROM measurements_staging
 ON CONFLICT (time, module_id, sensor_type, hardware_id) DO UPDATE SET value = EXCLUDED.value
 """
+)
 
-# Queue the touched hours for the rollup job (sensorhub.db.rollup): a plain insert into an
-# append-only queue with no unique key, so it never waits on the job (issue 17's hourly stall).
-MARK_ROLLUP_DIRTY = """
-INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type)
-SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[])
-"""
-
-TOUCH_MODULES = """
+RECEIPTS_AND_LAST_SEEN = """
+WITH receipts AS (
+    INSERT INTO ingest_receipts (client_id, packet_ids, digests, times)
+    SELECT $1, $2::int[], $3::int8[], $4::timestamptz[] WHERE cardinality($2::int[]) > 0
+)
 INSERT INTO device_system_status (module_id, name, last_seen)
-SELECT id, id, seen FROM unnest($1::text[], $2::timestamptz[]) AS t(id, seen)
+SELECT id, id, seen FROM unnest($5::text[], $6::timestamptz[]) AS t(id, seen)
 ON CONFLICT (module_id) DO UPDATE
 SET last_seen = GREATEST(device_system_status.last_seen, EXCLUDED.last_seen)
 """
@@ -63,11 +78,6 @@ INSERT_LOGS = """
 INSERT INTO device_logs (time, module_id, level, message)
 SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[])
 ON CONFLICT (module_id, time, level, md5(message)) DO NOTHING
-"""
-
-INSERT_RECEIPTS = """
-INSERT INTO ingest_receipts (client_id, packet_ids, digests, times)
-VALUES ($1, $2::int[], $3::int8[], $4::timestamptz[])
 """
 
 PRUNE_RECEIPTS = """
@@ -134,9 +144,11 @@ MARK_SPAN_HOURS = 24
 """A sensor's rows in one batch spanning at most this many hours mark every hour of the span."""
 
 
-def _hours_touched(
-    batch: Batch, before: datetime | None = None
-) -> tuple[list[datetime], list[str], list[str]]:
+Hours = tuple[list[datetime], list[str], list[str]]
+"""(hour, module, sensor) buckets as three columns."""
+
+
+def _hours_touched(batch: Batch, before: datetime | None = None) -> Hours:
     """The (hour, module, sensor) buckets of a batch to recompute (only hours starting before
     `before` when given). Computed here: in SQL it cost a third of the write.
 
@@ -200,26 +212,27 @@ async def write_batch(
     same transaction, so a receive time is on record exactly when its rows are.
     """
     async with connection.transaction():
-        if batch.receipts:
-            packet_ids, digests, times = zip(*batch.receipts, strict=True)
+        if batch.receipts or batch.last_seen:
+            packet_ids, digests, times = list(zip(*batch.receipts, strict=True)) or [(), (), ()]
             await connection.execute(
-                INSERT_RECEIPTS, client_id, list(packet_ids), list(digests), list(times)
-            )
-        if batch.last_seen:
-            await connection.execute(
-                TOUCH_MODULES, list(batch.last_seen), list(batch.last_seen.values())
+                RECEIPTS_AND_LAST_SEEN,
+                client_id,
+                list(packet_ids),
+                list(digests),
+                list(times),
+                list(batch.last_seen),
+                list(batch.last_seen.values()),
             )
         for sql, args in _grouped_upserts(batch.module_fields).items():
             await connection.executemany(sql, args)
         for sql, args in _grouped_upserts(batch.sensor_rows).items():
             await connection.executemany(sql, args)
         if batch.measurements:
-            await _upsert_measurements(connection, batch)
+            hours: Hours = ([], [], [])
             if track_rollup:
                 before = datetime.now(UTC) - BACKFILL_AGE if backfill_only else None
                 hours = _hours_touched(batch, before)
-                if hours[0]:
-                    await connection.execute(MARK_ROLLUP_DIRTY, *hours)
+            await _upsert_measurements(connection, batch, hours)
         if batch.logs:
             await connection.execute(
                 INSERT_LOGS,
@@ -230,18 +243,20 @@ async def write_batch(
             )
 
 
-async def _upsert_measurements(connection: asyncpg.Connection, batch: Batch) -> None:
-    """Upsert the batch's measurements (keys are unique within a batch)."""
+async def _upsert_measurements(connection: asyncpg.Connection, batch: Batch, hours: Hours) -> None:
+    """Upsert the batch's measurements (keys are unique within a batch) and queue `hours`."""
     if len(batch.measurements) < COPY_MIN_ROWS:
         columns = list(zip(*batch.measurements.keys(), strict=True))
-        await connection.execute(UPSERT_MEASUREMENTS, *columns, list(batch.measurements.values()))
+        await connection.execute(
+            UPSERT_MEASUREMENTS, *columns, list(batch.measurements.values()), *hours
+        )
         return
     await connection.execute(CREATE_STAGING)
     await connection.copy_records_to_table(
         "measurements_staging",
         records=[(*key, value) for key, value in batch.measurements.items()],
     )
-    await connection.execute(UPSERT_FROM_STAGING)
+    await connection.execute(UPSERT_FROM_STAGING, *hours)
 
 
 async def load_receipts(
