@@ -116,6 +116,8 @@ async def one_run(total: int) -> dict[str, float]:
                 cpu, wall = sampler.stop()
                 pg_cpu = postgres_cpu(database) - pg_cpu  # before its backends exit
                 spooled = hub.metric("sensorhub_measurements_spooled_total")
+                writing = hub.metric("sensorhub_flush_duration_seconds_sum")
+                batches = hub.metric("sensorhub_flush_duration_seconds_count")
             broker_cpu = sum(broker.cpu_times()[:2]) - broker_cpu
         return {
             "stored": stored,
@@ -125,6 +127,8 @@ async def one_run(total: int) -> dict[str, float]:
             "broker_us": broker_cpu / stored * 1e6,
             "rss_mib": sampler.peak_rss / 2**20,
             "spooled": spooled,
+            "batches": batches,
+            "writing": writing / wall,
         }
     finally:
         await drop_database(database_url)
@@ -155,6 +159,8 @@ async def run(quick: bool = False) -> list[Table]:
         ("broker CPU per row (µs)", "broker_us", 1),
         ("sensorhub peak RSS (MiB)", "rss_mib", 0),
         ("rows spooled", "spooled", 0),
+        ("batches written", "batches", 0),
+        ("share of the drain spent in database writes", "writing", 2),
     ]:
         table.rows.append([label, _spread([r[key] for r in runs], digits)])
     table.notes.append(

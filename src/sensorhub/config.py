@@ -104,10 +104,11 @@ class Settings(BaseSettings):
         description="Share group: subscribe through $share/<group>/… so instances split ingest.",
     )
     mqtt_receive_maximum: int = Field(
-        default=10_000,
+        default=20_000,
         ge=20,
         le=65_535,
-        description="QoS 1 messages (a count) the broker may have unacknowledged at sensorhub.",
+        description="QoS 1 messages (a count) the broker may have unacknowledged at sensorhub; "
+        "at that many sensorhub stops reading the socket. Batches hold at most half of it.",
     )
     mqtt_protocol: Literal["5", "3.1.1"] = Field(
         default="5", description="MQTT protocol version: 5, or 3.1.1 for brokers without MQTT 5."

@@ -8,7 +8,7 @@ reading and writing a backlog overlap instead of taking turns. A batch goes to t
 instead of the database only when the database is unreachable, or when the unwritten messages
 threaten memory: they grew past `backlog_limit` (default 50,000) while the previous write ran.
 Under QoS 1 that does not happen with the default bound on unacknowledged deliveries
-(MQTT_RECEIVE_MAXIMUM, 10,000): a healthy database drains a backlog directly, without the cost of
+(MQTT_RECEIVE_MAXIMUM, 20,000): a healthy database drains a backlog directly, without the cost of
 spooling every batch (issue 14: the old limit, 20 times BUFFER_MAX_SIZE, sent every batch of a
 backlog through the spool). While the spool holds anything, new batches are appended to it too,
 so the database always receives data in order; a replayer task drains the spool oldest first, in
