@@ -109,7 +109,7 @@ def _keep_collector_off_startup_heap() -> None:
     `gc.freeze()` keeps every later full collection from walking it again. Ingest allocates a
     handful of short-lived objects per message; collecting the young generation every 10,000
     allocations instead of 700 lets most of them die between two collections. Together they took
-    the collector's share of a backlog drain from about 6% of sensorhub's CPU to under 1%
+    the collector's share of a backlog drain from about 6% of sensorhub's CPU to about 1%
     (issue 14; docs/architecture.md).
     """
     gc.collect()
