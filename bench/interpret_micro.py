@@ -1,21 +1,38 @@
-"""`python -m bench.interpret_micro`: CPU µs per message of `interpret` alone, no broker, no I/O.
+"""`python -m bench.interpret_micro`: CPU µs per message of the ingest path alone, no broker, no I/O.
 
-The workload is the drain benchmark's: 100 modules × 8 sensors, half plain numbers (`21.5`),
-half `{"value": …, "time": …}` with a recent epoch time. Each run interprets the whole mix
-`--messages` times over and divides the process CPU time (`time.process_time`, which does not
-count time the shared machine spends on other work) by the message count. Prints min / median /
-max over `--runs` runs for the mix, plain numbers only and timed documents only.
+Two measurements, each min / median / max over `--runs` runs of the process CPU time
+(`time.process_time`, which does not count time the shared machine spends on other work) divided
+by the message count:
+
+- `interpret` alone, on 100 modules × 8 sensors: `plain` numbers (`21.5`), `timed` documents
+  (`{"value": …, "time": …}` with a recent epoch time), their `mix`, and `drain`: the exact
+  messages of `python -m bench drain` (three-level topics, half plain numbers, half documents
+  with an ISO 8601 time);
+- `accept`: `IngestPipeline.accept` on the `drain` messages as QoS 1 deliveries, through the
+  real buffer whose write does nothing: receipts, counting, batching and the per-batch future,
+  i.e. what sensorhub spends per message between the MQTT client and the database driver. The
+  loop yields to the flusher every 100 messages, as a socket read of that many would.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
+import tempfile
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from sensorhub.ingest.batch import Batch
+from sensorhub.ingest.buffer import IngestBuffer
+from sensorhub.ingest.delivery import Delivery
 from sensorhub.ingest.interpret import interpret
+from sensorhub.ingest.pipeline import IngestPipeline
+from sensorhub.ingest.spool import Spool
+from sensorhub.metrics import Metrics
 
 SENSORS = {
     "temperature": 21.5,
@@ -28,10 +45,25 @@ SENSORS = {
     "tvoc": 12.0,
 }
 """Sensor type → a typical reading."""
+READ_CHUNK = 100
+"""Deliveries accepted between two yields to the event loop in the `accept` measurement."""
+
+
+def drain_messages(total: int) -> Iterator[tuple[str, bytes]]:
+    """The messages of `python -m bench drain` (bench/drain.py), without importing the broker."""
+    base = datetime.now(UTC) - timedelta(hours=2)
+    for n in range(total):
+        module, sensor = n % 100, (n // 100) % 8
+        topic = f"drain-{module:03d}/s{sensor}/temperature"
+        if n % 2:
+            yield topic, f"{20 + n % 100 / 10}".encode()
+        else:
+            stamp = (base + timedelta(milliseconds=n)).isoformat()
+            yield topic, json.dumps({"value": n % 80, "time": stamp}).encode()
 
 
 def workload(received: datetime) -> dict[str, list[tuple[str, bytes]]]:
-    """(topic, payload) lists: `plain`, `timed` and `mix` (alternating the two)."""
+    """(topic, payload) lists: `plain`, `timed`, `mix` (alternating the two) and `drain`."""
     epoch = received.timestamp()
     plain: list[tuple[str, bytes]] = []
     timed: list[tuple[str, bytes]] = []
@@ -43,7 +75,8 @@ def workload(received: datetime) -> dict[str, list[tuple[str, bytes]]]:
             document = {"value": value, "time": round(epoch - module, 3)}
             timed.append((topic, json.dumps(document).encode()))
     mix = [item for pair in zip(plain, timed, strict=True) for item in pair][: len(plain)]
-    return {"mix": mix, "plain": plain, "timed": timed}
+    drain = list(drain_messages(len(plain)))
+    return {"mix": mix, "plain": plain, "timed": timed, "drain": drain}
 
 
 def cpu_per_message(messages: list[tuple[str, bytes]], repeat: int, received: datetime) -> float:
@@ -59,6 +92,38 @@ def cpu_per_message(messages: list[tuple[str, bytes]], repeat: int, received: da
     return (time.process_time() - start) / (repeat * len(messages)) * 1e6
 
 
+async def _discard(batch: Batch) -> None:
+    """A database write that takes every batch at once."""
+
+
+async def accept_cpu_per_message(total: int, spool_dir: Path) -> float:
+    """CPU µs per `IngestPipeline.accept` of `total` drain messages (QoS 1, buffer included)."""
+    metrics = Metrics()
+    buffer = IngestBuffer(_discard, Spool(spool_dir, 1 << 20), metrics, max_size=100, max_age=0.5)
+    pipeline = IngestPipeline(buffer, metrics)
+    deliveries = [
+        Delivery(topic, payload, 1, False, False, n % 65_535 + 1)
+        for n, (topic, payload) in enumerate(drain_messages(total))
+    ]
+    async with buffer.running():
+        start = time.process_time()
+        for first in range(0, total, READ_CHUNK):
+            for delivery in deliveries[first : first + READ_CHUNK]:
+                pipeline.accept(delivery)
+            await asyncio.sleep(0)
+        elapsed = time.process_time() - start
+    if metrics.counts.accepted["measurement"] != total:
+        raise SystemExit("the accept measurement lost messages")
+    return elapsed / total * 1e6
+
+
+def _report(name: str, runs: list[float], count: int) -> None:
+    print(
+        f"{name:>6}: µs/message min {min(runs):.2f}  median {statistics.median(runs):.2f}  "
+        f"max {max(runs):.2f}  ({len(runs)} runs × {count} messages)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.interpret_micro", description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
@@ -68,10 +133,13 @@ def main() -> None:
     for name, messages in workload(received).items():
         repeat = max(1, args.messages // len(messages))
         runs = [cpu_per_message(messages, repeat, received) for _ in range(args.runs)]
-        print(
-            f"{name:>5}: µs/message min {min(runs):.2f}  median {statistics.median(runs):.2f}  "
-            f"max {max(runs):.2f}  ({args.runs} runs × {repeat * len(messages)} messages)"
-        )
+        _report(name, runs, repeat * len(messages))
+    with tempfile.TemporaryDirectory(prefix="bench-accept-") as directory:
+        runs = [
+            asyncio.run(accept_cpu_per_message(args.messages, Path(directory) / f"spool{n}"))
+            for n in range(args.runs)
+        ]
+    _report("accept", runs, args.messages)
 
 
 if __name__ == "__main__":

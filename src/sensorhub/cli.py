@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import sys
@@ -15,6 +16,9 @@ from pydantic import ValidationError
 from sensorhub.config import Settings
 
 logger = logging.getLogger("sensorhub")
+
+GC_YOUNG_THRESHOLD = 10_000
+"""Allocations between two collections of the youngest generation (Python's default: 700)."""
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -93,8 +97,24 @@ def serve(args: argparse.Namespace) -> int:
     )
     server = uvicorn.Server(config)
     logger.info("sensorhub %s on http://%s:%d", _version(), settings.host, settings.port)
+    _keep_collector_off_startup_heap()
     server.run()
     return 0 if server.started else 1
+
+
+def _keep_collector_off_startup_heap() -> None:
+    """Tune the garbage collector for ingest, before the server starts.
+
+    The start-up heap (modules, the app, its routes and schemas) lives as long as the process;
+    `gc.freeze()` keeps every later full collection from walking it again. Ingest allocates a
+    handful of short-lived objects per message; collecting the young generation every 10,000
+    allocations instead of 700 lets most of them die between two collections. Together they took
+    the collector's share of a backlog drain from about 6% of sensorhub's CPU to about 1%
+    (issue 14; docs/architecture.md).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
 
 def migrate(args: argparse.Namespace) -> int:

@@ -76,12 +76,24 @@ class Batch:
         if receipt is not None:
             self.receipts.append(receipt)
         if not retained:
-            seen = self.last_seen.get(accepted.module_id)
-            if seen is None or accepted.time > seen:
-                self.last_seen[accepted.module_id] = accepted.time
+            module_id, moment = accepted.module_id, accepted.time
+            seen = self.last_seen.get(module_id)
+            if seen is None or moment > seen:
+                self.last_seen[module_id] = moment
         rows = device_time or not retained
-        if accepted.measurement is not None and rows:
-            self.add_measurement(accepted.measurement)
+        measurement = accepted.measurement
+        if measurement is not None:  # the common case, inlined: nothing else to add
+            if rows:
+                key = (
+                    measurement.time,
+                    measurement.module_id,
+                    measurement.sensor_type,
+                    measurement.hardware_id,
+                )
+                measurements = self.measurements
+                measurements.pop(key, None)  # re-insert: the dict order is the order of arrival
+                measurements[key] = measurement.value
+            return
         if accepted.status is not None and not (
             retained and accepted.kind is MessageKind.SENSOR_CONFIG
         ):

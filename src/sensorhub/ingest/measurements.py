@@ -1,13 +1,19 @@
 """Measurement topics (`{module}/{sensor}`, `{module}/{hardware}/{sensor}`): one reading each.
 
 The payload is a plain number (`21.5`, the most common form) or JSON: a number, or an object
-`{"value": …, "time": …}`. Plain numbers take a fast path straight from the bytes.
+`{"value": …, "time": …}`. Two fast paths cover what firmware sends: `float()` straight from the
+bytes of a plain number, and a typed msgspec decode of a flat ASCII object (`fast_document`).
+Anything either of them is unsure of goes to the general reader (`document_fields`), which
+decides; tests/unit/test_measurement_fast_path.py proves the two agree wherever the fast one
+answers.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime
+
+import msgspec
 
 from sensorhub.ingest.clock import resolve_time
 from sensorhub.ingest.messages import (
@@ -30,6 +36,17 @@ from sensorhub.ingest.rules import InterpretRules
 from sensorhub.ingest.topics import ParsedTopic
 
 _MEASUREMENT = MessageKind.MEASUREMENT
+
+
+class _Reading(msgspec.Struct):
+    """The two fields a measurement object may carry; other keys are ignored, as by
+    `document_fields`. Integers stay exact (`int`) so they become floats the same way."""
+
+    value: int | float
+    time: str | int | float | None = None
+
+
+_READING_DECODER = msgspec.json.Decoder(_Reading)
 
 
 def interpret_measurement(
@@ -57,7 +74,11 @@ def interpret_measurement(
         payload, nul_stripped = payload_bytes(payload)
     when, corrected, device_time = received_at, False, False
     if payload[:1] == b"{":  # a JSON object: skip the plain-number attempt
-        value, when, corrected, device_time = _from_text(payload_text(payload), received_at, rules)
+        fields = fast_document(payload)
+        if fields is None:
+            fields = document_fields(payload_text(payload).strip())
+        value, raw_time = fields
+        when, corrected, device_time = resolve_time(raw_time, received_at, rules)
     else:
         try:  # the fast path: float() reads ASCII digits from bytes, around whitespace
             value = float(payload)
@@ -97,17 +118,37 @@ def interpret_measurement(
     )
 
 
-def _from_text(
-    text: str, received_at: datetime, rules: InterpretRules
-) -> tuple[float, datetime, bool, bool]:
-    """(value, time, corrected, device_time) of a payload that is not a plain ASCII number."""
-    stripped = text.strip()
-    if not stripped:
-        raise InvalidMessage(RejectReason.EMPTY_PAYLOAD, "empty payload")
-    if stripped[0] != "{":
-        number = parse_number(stripped)  # digits other than ASCII ones
-        if number is not None:
-            return number, received_at, False, False
+def fast_document(payload: bytes) -> tuple[float, object] | None:
+    """`(value, raw time)` of a flat ASCII JSON object with a finite number as its `value`.
+
+    None when the payload is anything else (text beyond ASCII, nested or malformed JSON, a
+    `value` that is not a finite JSON number, a `time` that is not a string, number or null):
+    `document_fields` then decides. Where this answers, it answers as `document_fields` does.
+    """
+    if not payload.isascii() or payload.count(b"{") != 1 or b"[" in payload:
+        return None  # nesting and non-ASCII text are the general reader's (depth, UTF-8 rules)
+    try:
+        reading = _READING_DECODER.decode(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    value = reading.value
+    if type(value) is not float:
+        number = to_float(value)
+        if number is None:
+            return None
+        value = number
+    if not math.isfinite(value):
+        return None
+    return value, reading.time
+
+
+def document_fields(stripped: str) -> tuple[float, object]:
+    """`(value, raw time)` of a JSON payload (text without surrounding whitespace): a number,
+    or an object with a finite number (or numeric text) as its `value` and maybe a `time`.
+
+    Raises:
+        InvalidMessage: MALFORMED_JSON, or NOT_A_NUMBER (no JSON, no `value`, not a number).
+    """
     try:
         document = parse_json(stripped)
     except (ValueError, RecursionError):
@@ -127,6 +168,21 @@ def _from_text(
     value = raw_value if type(raw_value) is float else to_float(raw_value)
     if value is None or not math.isfinite(value):
         raise _not_a_number(raw_value)
+    return value, raw_time
+
+
+def _from_text(
+    text: str, received_at: datetime, rules: InterpretRules
+) -> tuple[float, datetime, bool, bool]:
+    """(value, time, corrected, device_time) of a payload that is not a plain ASCII number."""
+    stripped = text.strip()
+    if not stripped:
+        raise InvalidMessage(RejectReason.EMPTY_PAYLOAD, "empty payload")
+    if stripped[0] != "{":
+        number = parse_number(stripped)  # digits other than ASCII ones
+        if number is not None:
+            return number, received_at, False, False
+    value, raw_time = document_fields(stripped)
     when, corrected, device_time = resolve_time(raw_time, received_at, rules)
     return value, when, corrected, device_time
 

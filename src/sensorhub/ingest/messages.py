@@ -11,6 +11,10 @@ from enum import StrEnum
 class MessageKind(StrEnum):
     """What a topic carries (docs/contract.md §2); the value is the `kind` of the live event."""
 
+    # Enum's own __hash__ runs in Python (0.3 µs per dict lookup on the ingest path); the
+    # string's is the same value, computed in C.
+    __hash__ = str.__hash__
+
     MEASUREMENT = "measurement"
     SYSTEM = "system"
     SYSTEM_CONFIG = "system_config"

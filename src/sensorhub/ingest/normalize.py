@@ -81,9 +81,10 @@ def to_datetime(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
-    number = parse_number(text)
-    if number is not None:
-        return epoch_to_datetime(number)
+    if ":" not in text:  # float() refuses any text with a colon: spare ISO times its exception
+        number = parse_number(text)
+        if number is not None:
+            return epoch_to_datetime(number)
     return _from_iso(text)
 
 

@@ -6,7 +6,8 @@ it applies the rules that depend on how a message was delivered (docs/architectu
 - the echo of a configuration sensorhub published itself is dropped (No Local cannot apply over
   MQTT 3.1.1 or on `$share` subscriptions);
 - a redelivery (DUP=1) of a packet whose receive time is on record (`Receipts`) is given that
-  same receive time again, so a reading without a device time lands on the same row;
+  same receive time again, so a reading without a device time lands on the same row (only
+  messages stored at their receive time are put on record: a kept device time is its own key);
 - a retained delivery never counts as the module being alive and never adds a measurement or log
   row without a device time (it is an old message, re-sent because we subscribed).
 """
@@ -25,7 +26,7 @@ from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.delivery import Delivery
 from sensorhub.ingest.interpret import InterpretRules, interpret
 from sensorhub.ingest.messages import Accepted, MessageKind, Rejected
-from sensorhub.ingest.receipts import Receipts, digest
+from sensorhub.ingest.receipts import Receipts
 from sensorhub.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -108,14 +109,13 @@ class IngestPipeline:
             return None
         packet_id = delivery.packet_id
         received: datetime | None = None
-        code = 0
-        if packet_id is not None:
-            code = digest(topic, payload)
-            if delivery.dup:
-                self._metrics.redelivered.inc()
-                received = self.receipts.time_of(packet_id, code)
-                if received is not None:
-                    self._metrics.redelivered_known.inc()
+        code: int | None = None
+        if packet_id is not None and delivery.dup:
+            self._metrics.redelivered.inc()
+            code = self.receipts.digest(topic, payload)
+            received = self.receipts.time_of(packet_id, code)
+            if received is not None:
+                self._metrics.redelivered_known.inc()
         if delivery.retain:
             self._metrics.retained.inc()
         if received is None:
@@ -134,13 +134,15 @@ class IngestPipeline:
                 "dropping QoS 0 message: buffer full (database and spool busy)"
             )
             return None
-        counts.accepted[result.kind.value] += 1
+        counts.accepted[result.kind] += 1  # a StrEnum member counts under its value
         if result.clock_corrected:
             self._metrics.clock_corrections.inc()
         if result.ignored_fields or result.nul_stripped:
             self._count_repairs(result)
         receipt = None
-        if packet_id is not None:
+        if packet_id is not None and not result.device_time:  # see Receipts: rows at `received`
+            if code is None:
+                code = self.receipts.digest(topic, payload)
             receipt = (packet_id, code, received)
             self.receipts.note(packet_id, code, received)
         durable = self._buffer.add(
