@@ -1,9 +1,10 @@
-"""History SQL: one series per hardware id and sensor type, never merged (issue 12 item 7).
+"""History queries: one series per hardware id and sensor type, never merged (issue 12 item 7).
 
 Every query finds the module's sensor types by skip scan, then reads each type's range from the
-(module_id, sensor_type, time) INCLUDE (value, hardware_id) index alone (index-only scans).
-PostgreSQL returns one row per series holding arrays (binary, decoded by asyncpg in C); Python
-only assembles them and orjson encodes them: no JSON is built as text in SQL.
+(module_id, sensor_type, time) INCLUDE (value, hardware_id) index alone (index-only scans), or,
+for averages of whole minutes on plain PostgreSQL, mostly from the minute rollup
+(`history_sql`). PostgreSQL returns one row per series holding arrays (binary, decoded by
+asyncpg in C); Python only assembles them and orjson encodes them: no JSON is built as text in SQL.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -18,6 +20,7 @@ from typing import Any, Literal
 import asyncpg
 
 from sensorhub.ingest.topics import DEFAULT_HARDWARE_ID
+from sensorhub.modules.devices import history_sql
 from sensorhub.modules.devices.repository import MEASURED_TYPES
 
 Step = Literal["raw", "minute", "hour"]
@@ -66,6 +69,9 @@ ORDER BY 1
 
 
 HISTORY_SQL: dict[Step, str] = {step: _history_sql(step) for step in ("raw", "minute", "hour")}
+ROLLUP_HISTORY_SQL: dict[Step, str] = {
+    step: history_sql.averages(step, HARDWARE_IDS) for step in ("minute", "hour")
+}
 
 
 def _split(
@@ -89,7 +95,13 @@ def _split(
 
 
 async def history_points(
-    pool: asyncpg.Pool, module_id: str, start: datetime, end: datetime, step: Step
+    pool: asyncpg.Pool,
+    module_id: str,
+    start: datetime,
+    end: datetime,
+    step: Step,
+    *,
+    timescale: bool,
 ) -> dict[str, list[dict[str, Any]]]:
     """`{"dht22:temperature": [{"time": datetime, "value": 21.5}, ...]}`, newest first.
 
@@ -99,7 +111,11 @@ async def history_points(
     `raw` returns every reading in [start, end); `minute` and `hour` the average per UTC
     minute or hour (buckets starting before `start` hold only the readings inside the range).
     """
-    rows = await _fetch(pool, HISTORY_SQL[step], module_id, start, end)
+    if step == "raw" or timescale:
+        rows = await _fetch(pool, HISTORY_SQL[step], module_id, start, end)
+    else:
+        inner = history_sql.whole_minutes(start, end)
+        rows = await _fetch(pool, ROLLUP_HISTORY_SQL[step], module_id, start, end, *inner)
     history: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         for key, (times, values) in _split(
@@ -112,11 +128,26 @@ async def history_points(
     return dict(sorted(history.items()))
 
 
+def plan_buckets(start: datetime, end: datetime, points: int) -> tuple[datetime, int]:
+    """(origin, width in seconds) of at most `points` buckets covering [start, end).
+
+    Widths of a minute or more are whole minutes from the start of `start`'s minute, so the
+    minute rollup can fill them (the first bucket then holds only readings from `start` on);
+    shorter widths start at `start`.
+    """
+    width = max(1, math.ceil((end - start).total_seconds() / points))
+    if width < 60:
+        return start, width
+    origin = history_sql.floor_minute(start)
+    return origin, 60 * math.ceil((end - origin).total_seconds() / points / 60)
+
+
 def _series_sql(timescale: bool) -> str:
+    # $5: the buckets' origin.
     bucket = (
-        "time_bucket($4::interval, m.time, origin => $2)"
+        "time_bucket($4::interval, m.time, origin => $5)"
         if timescale
-        else "date_bin($4::interval, m.time, $2)"
+        else "date_bin($4::interval, m.time, $5)"
     )
     return f"""
 {MEASURED_TYPES}
@@ -149,18 +180,23 @@ async def bucketed_series(
     module_id: str,
     start: datetime,
     end: datetime,
+    origin: datetime,
     bucket_seconds: int,
     *,
     timescale: bool,
 ) -> dict[str, dict[str, list[Any]]]:
     """Per series `{"t": [ms], "min": [...], "max": [...], "mean": [...], "count": [...]}`.
 
-    Buckets are `bucket_seconds` wide and aligned on `start`; `t` is each bucket's start in
-    milliseconds since the epoch. Buckets without readings are left out (a gap in the chart).
+    Buckets are `bucket_seconds` wide and aligned on `origin` (see `plan_buckets`); `t` is each
+    bucket's start in milliseconds since the epoch. Buckets without readings are left out (a
+    gap in the chart). Whole-minute buckets on plain PostgreSQL read the minute rollup.
     """
-    rows = await _fetch(
-        pool, SERIES_SQL[timescale], module_id, start, end, timedelta(seconds=bucket_seconds)
-    )
+    width = timedelta(seconds=bucket_seconds)
+    if timescale or bucket_seconds % 60:
+        rows = await _fetch(pool, SERIES_SQL[timescale], module_id, start, end, width, origin)
+    else:
+        inner = history_sql.whole_minutes(start, end)
+        rows = await _fetch(pool, history_sql.SERIES, module_id, start, end, *inner, width, origin)
     return {
         series_key(row["hardware_id"], row["sensor_type"]): {
             "t": row["t"],

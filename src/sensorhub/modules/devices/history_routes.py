@@ -6,7 +6,6 @@ sensor of the same type (issue 12 item 7). Bodies are encoded by orjson from bin
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -42,9 +41,9 @@ def history_step(window: Window) -> history.Step:
     return "minute" if span < HOURLY_FROM else "hour"
 
 
-async def _history(db: Database, module_id: str, window: Window) -> dict[str, Any]:
+async def _history(db: Database, module_id: str, window: Window, timescale: bool) -> dict[str, Any]:
     return await history.history_points(
-        db.pool, module_id, window.start, window.end, history_step(window)
+        db.pool, module_id, window.start, window.end, history_step(window), timescale=timescale
     )
 
 
@@ -59,7 +58,9 @@ async def _require(db: Database, module_id: str) -> None:
     responses=NOT_FOUND,
     summary="Readings per `hardware:sensorType` over the whole range (the seed's shape)",
 )
-async def get_module_history(module_id: ModuleId, window: WindowDep, db: DbDep) -> Response:
+async def get_module_history(
+    module_id: ModuleId, window: WindowDep, db: DbDep, timescale: TimescaleDep
+) -> Response:
     """`{"dht22:temperature": [{"time": "...Z", "value": 21.5}, ...]}`, newest first (as Node).
 
     Raw readings for ranges up to 1 day, 1-minute averages below 7 days, hourly averages from
@@ -67,7 +68,7 @@ async def get_module_history(module_id: ModuleId, window: WindowDep, db: DbDep) 
     long ranges use `/series`, which bounds the number of points.
     """
     await _require(db, module_id)
-    body = await _history(db, module_id, window)
+    body = await _history(db, module_id, window, timescale)
     return Response(orjson.dumps(body, option=JSON), media_type="application/json")
 
 
@@ -77,10 +78,12 @@ async def get_module_history(module_id: ModuleId, window: WindowDep, db: DbDep) 
     responses=NOT_FOUND,
     summary="Status and history of one module (the seed's legacy endpoint)",
 )
-async def get_module_data(module_id: ModuleId, window: WindowDep, db: DbDep) -> Response:
+async def get_module_data(
+    module_id: ModuleId, window: WindowDep, db: DbDep, timescale: TimescaleDep
+) -> Response:
     status = await module_status(db, module_id)
     body = {"status": status.model_dump(mode="json", by_alias=True)}
-    body["sensors"] = await _history(db, module_id, window)
+    body["sensors"] = await _history(db, module_id, window, timescale)
     return Response(orjson.dumps(body, option=JSON), media_type="application/json")
 
 
@@ -112,18 +115,22 @@ async def get_module_series(
 ) -> Response:
     """Columnar series per `hardware:sensorType`, times in milliseconds since the epoch.
 
-    Buckets (default): the range is cut into `bucketSeconds`-wide buckets aligned on `from`, at
-    most `points` of them, and each series gets `{"t", "min", "max", "mean", "count"}` arrays
-    (buckets without readings are left out). `date_bin` on PostgreSQL, `time_bucket` on
-    TimescaleDB. Raw (`raw=true`): `{"t", "v"}` arrays of at most `limit` readings in all, by
-    sensor type then time; `next` is the cursor of the following page, null on the last.
+    Buckets (default): the range is cut into at most `points` buckets `bucketSeconds` wide, and
+    each series gets `{"t", "min", "max", "mean", "count"}` arrays (buckets without readings are
+    left out). Buckets of a minute or more are whole minutes aligned on the start of `from`'s
+    minute (the first holds only readings from `from` on); shorter ones are aligned on `from`.
+    PostgreSQL fills whole-minute buckets from the per-minute rollup (raw readings for the
+    minutes not rolled up yet); TimescaleDB buckets raw readings with `time_bucket`.
+
+    Raw (`raw=true`): `{"t", "v"}` arrays of at most `limit` readings in all, by sensor type
+    then time; `next` is the cursor of the following page, null on the last.
     """
     await _require(db, module_id)
     start, end = window.start, window.end
     if not raw:
-        bucket = max(1, math.ceil((end - start).total_seconds() / points))
+        origin, bucket = history.plan_buckets(start, end, points)
         series = await history.bucketed_series(
-            db.pool, module_id, start, end, bucket, timescale=timescale
+            db.pool, module_id, start, end, origin, bucket, timescale=timescale
         )
         body = _series_body(window, bucket, series, None)
     else:
