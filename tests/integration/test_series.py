@@ -259,3 +259,42 @@ async def test_buckets_and_averages_match_the_raw_readings_before_and_after_the_
     await _check_against_raw(app, module_id)
     await _roll_up(app)
     await _check_against_raw(app, module_id)
+
+
+async def test_raw_pages_of_one_hardware_id_split_exactly_even_within_a_millisecond(
+    app: RunningApp, module_id: str
+) -> None:
+    """Pages read in index order (one hardware id) and pages ending inside a millisecond."""
+    assert app.settings.database_url is not None
+    connection = await asyncpg.connect(app.settings.database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO device_system_status (module_id, last_seen) VALUES ($1, now())", module_id
+        )
+        # 30 readings 1 s apart, then 10 readings 100 µs apart (ten per millisecond).
+        await connection.execute(
+            "INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value) "
+            "SELECT $2::timestamptz + make_interval(secs => CASE WHEN i < 30 THEN i "
+            "       ELSE 30 + (i - 30) * 0.0001 END), $1, 'co2', 'scd41', i "
+            "FROM generate_series(0, 39) i",
+            module_id,
+            START,
+        )
+    finally:
+        await connection.close()
+    window = {"from": _z(START), "to": _z(START + timedelta(minutes=1))}
+    for limit in (1, 3, 7, 30, 31, 35, 40, 41):
+        values: list[float] = []
+        cursor = None
+        while True:
+            params = {**window, "raw": "true", "limit": limit}
+            if cursor:
+                params["cursor"] = cursor
+            body = (await app.http.get(f"/api/modules/{module_id}/series", params=params)).json()
+            page = body["series"].get("scd41:co2", {"v": []})["v"]
+            assert len(page) <= limit
+            values.extend(page)
+            cursor = body["next"]
+            if cursor is None:
+                break
+        assert values == list(range(40)), limit

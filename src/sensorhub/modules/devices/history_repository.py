@@ -9,11 +9,7 @@ asyncpg in C); Python only assembles them and orjson encodes them: no JSON is bu
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -34,14 +30,18 @@ def series_key(hardware_id: str, sensor_type: str) -> str:
     return sensor_type if hardware_id == DEFAULT_HARDWARE_ID else f"{hardware_id}:{sensor_type}"
 
 
-# Hardware ids per row only when a sensor type has several (rare): saves decoding one string
-# per reading.
-HARDWARE_IDS = "CASE WHEN min(b.hw) <> max(b.hw) THEN array_agg(b.hw) END"
+# Per-row hardware ids cost an array of strings per reading, and are needed only when a sensor
+# type has several (rare): the query first runs without them (`HARDWARE_IDS[False]`) and again
+# with them for a range where min and max differ. "C": byte comparison, no locale collation.
+HARDWARE_IDS = {
+    False: 'min(b.hw COLLATE "C") AS hw, max(b.hw COLLATE "C") AS last_hw, NULL::text[] AS hws',
+    True: 'min(b.hw COLLATE "C") AS hw, max(b.hw COLLATE "C") AS last_hw, array_agg(b.hw) AS hws',
+}
 
 
-def _history_sql(step: Step) -> str:
+def _history_sql(step: Step, split: bool) -> str:
     # Arrays filled in the subquery's order (the index's time order for raw readings, so no
-    # sort), one row per sensor type; Python splits them by hardware id.
+    # sort), one row per sensor type; Python splits them by hardware id, keeping time order.
     if step == "raw":
         inner = "SELECT m.hardware_id AS hw, m.time AS t, m.value AS v FROM measurements m"
         group = ""
@@ -53,28 +53,33 @@ def _history_sql(step: Step) -> str:
         group = "GROUP BY 1, 2"
     return f"""
 {MEASURED_TYPES}
-SELECT t.sensor_type, h.hw, h.hws, h.times, h.vals FROM types t
+SELECT t.sensor_type, h.hw, h.last_hw, h.hws, h.times, h.vals FROM types t
 CROSS JOIN LATERAL (
-    SELECT min(b.hw) AS hw, {HARDWARE_IDS} AS hws,
-           array_agg(b.t) AS times, array_agg(b.v) AS vals
+    SELECT {HARDWARE_IDS[split]}, array_agg(b.t) AS times, array_agg(b.v) AS vals
     FROM ({inner}
           WHERE m.module_id = $1 AND m.sensor_type = t.sensor_type
             AND m.time >= $2 AND m.time < $3
           {group}
-          ORDER BY 2, 1) b
+          ORDER BY 2) b
 ) h
 WHERE t.sensor_type IS NOT NULL AND h.times IS NOT NULL
 ORDER BY 1
 """
 
 
-HISTORY_SQL: dict[Step, str] = {step: _history_sql(step) for step in ("raw", "minute", "hour")}
-ROLLUP_HISTORY_SQL: dict[Step, str] = {
-    step: history_sql.averages(step, HARDWARE_IDS) for step in ("minute", "hour")
+HISTORY_SQL: dict[tuple[Step, bool], str] = {
+    (step, split): _history_sql(step, split)
+    for step in ("raw", "minute", "hour")
+    for split in (False, True)
+}
+ROLLUP_HISTORY_SQL: dict[tuple[Step, bool], str] = {
+    (step, split): history_sql.averages(step, HARDWARE_IDS[split])
+    for step in ("minute", "hour")
+    for split in (False, True)
 }
 
 
-def _split(
+def split_by_hardware(
     sensor_type: str, hardware_id: str, hardware_ids: list[str] | None, *columns: list[Any]
 ) -> dict[str, list[list[Any]]]:
     """Parallel arrays of one sensor type → per series key, the same columns (order kept).
@@ -111,14 +116,16 @@ async def history_points(
     `raw` returns every reading in [start, end); `minute` and `hour` the average per UTC
     minute or hour (buckets starting before `start` hold only the readings inside the range).
     """
-    if step == "raw" or timescale:
-        rows = await _fetch(pool, HISTORY_SQL[step], module_id, start, end)
-    else:
-        inner = history_sql.whole_minutes(start, end)
-        rows = await _fetch(pool, ROLLUP_HISTORY_SQL[step], module_id, start, end, *inner)
+    args: tuple[object, ...] = (module_id, start, end)
+    sql = HISTORY_SQL
+    if step != "raw" and not timescale:
+        sql, args = ROLLUP_HISTORY_SQL, (*args, *history_sql.whole_minutes(start, end))
+    rows = await _fetch(pool, sql[step, False], *args)
+    if any(row["hw"] != row["last_hw"] for row in rows):
+        rows = await _fetch(pool, sql[step, True], *args)
     history: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        for key, (times, values) in _split(
+        for key, (times, values) in split_by_hardware(
             row["sensor_type"], row["hw"], row["hws"], row["times"], row["vals"]
         ).items():
             history[key] = [
@@ -128,15 +135,19 @@ async def history_points(
     return dict(sorted(history.items()))
 
 
+MINUTE_BUCKETS_FROM_S = 30
+
+
 def plan_buckets(start: datetime, end: datetime, points: int) -> tuple[datetime, int]:
     """(origin, width in seconds) of at most `points` buckets covering [start, end).
 
-    Widths of a minute or more are whole minutes from the start of `start`'s minute, so the
-    minute rollup can fill them (the first bucket then holds only readings from `start` on);
-    shorter widths start at `start`.
+    From half a minute on, widths are whole minutes from the start of `start`'s minute, so the
+    minute rollup fills them (the first bucket then holds only readings from `start` on; a
+    30-59 s width becomes a minute: fewer buckets, never more than `points`). Shorter widths
+    start at `start`.
     """
     width = max(1, math.ceil((end - start).total_seconds() / points))
-    if width < 60:
+    if width < MINUTE_BUCKETS_FROM_S:
         return start, width
     origin = history_sql.floor_minute(start)
     return origin, 60 * math.ceil((end - origin).total_seconds() / points / 60)
@@ -207,91 +218,6 @@ async def bucketed_series(
         }
         for row in rows
     }
-
-
-RAW_TYPES = f"""
-{MEASURED_TYPES}
-SELECT sensor_type FROM types WHERE sensor_type IS NOT NULL AND sensor_type >= $2
-ORDER BY sensor_type
-"""
-
-_PAGE = """
-SELECT min(p.hardware_id) AS hw, max(p.hardware_id) AS last_hw,
-       CASE WHEN min(p.hardware_id) <> max(p.hardware_id) THEN array_agg(p.hardware_id) END AS hws,
-       array_agg(p.ms) AS t, array_agg(p.value) AS v, max(p.time) AS last_time
-FROM (
-    SELECT m.hardware_id, (date_part('epoch', m.time) * 1000)::bigint AS ms, m.value, m.time
-    FROM measurements m
-    WHERE m.module_id = $1 AND m.sensor_type = $2 AND m.time >= $3 AND m.time < $4 {after}
-    ORDER BY m.time, m.hardware_id
-    LIMIT $5
-) p
-"""
-RAW_PAGE = _PAGE.format(after="AND (m.time, m.hardware_id) > ($6, $7)")
-FROM_START = _PAGE.format(after="")
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where a raw page ended: the last (sensor type, time, hardware id) returned."""
-
-    sensor_type: str
-    time: datetime
-    hardware_id: str
-
-    def encode(self) -> str:
-        text = json.dumps([self.sensor_type, self.time.isoformat(), self.hardware_id])
-        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, token: str) -> Cursor:
-        """Raises ValueError for anything `encode` did not produce."""
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            sensor_type, time, hardware_id = json.loads(raw)
-            when = datetime.fromisoformat(time)
-        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as error:
-            raise ValueError("not a cursor returned by this endpoint") from error
-        if not (isinstance(sensor_type, str) and isinstance(hardware_id, str)) or not when.tzinfo:
-            raise ValueError("not a cursor returned by this endpoint")
-        return cls(sensor_type, when, hardware_id)
-
-
-async def raw_page(
-    pool: asyncpg.Pool,
-    module_id: str,
-    start: datetime,
-    end: datetime,
-    limit: int,
-    after: Cursor | None,
-) -> tuple[dict[str, dict[str, list[Any]]], Cursor | None]:
-    """At most `limit` raw readings, by sensor type, then time, then hardware id.
-
-    Returns `{key: {"t": [ms], "v": [...]}}` and the cursor for the next page (None at the end).
-    """
-    series: dict[str, dict[str, list[Any]]] = {}
-    left = limit
-    async with pool.acquire() as connection, connection.transaction(readonly=True):
-        await connection.execute(SETTINGS)
-        types = await connection.fetch(RAW_TYPES, module_id, after.sensor_type if after else "")
-        for row in types:
-            sensor_type: str = row["sensor_type"]
-            args: tuple[object, ...] = (module_id, sensor_type, start, end, left)
-            if after is not None and sensor_type == after.sensor_type:
-                page = await connection.fetchrow(RAW_PAGE, *args, after.time, after.hardware_id)
-            else:
-                page = await connection.fetchrow(FROM_START, *args)
-            if page is None or page["t"] is None:
-                continue
-            hardware_ids: list[str] | None = page["hws"]
-            split = _split(sensor_type, page["hw"], hardware_ids, page["t"], page["v"])
-            for key, (t, v) in split.items():
-                series[key] = {"t": t, "v": v}
-            left -= len(page["t"])
-            if left == 0:
-                last = hardware_ids[-1] if hardware_ids else page["last_hw"]
-                return series, Cursor(sensor_type, page["last_time"], last)
-    return series, None
 
 
 async def _fetch(pool: asyncpg.Pool, sql: str, *args: object) -> list[asyncpg.Record]:

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Query, Response
 
 from sensorhub.deps import DbDep, TimescaleDep
 from sensorhub.errors import NotFoundError
+from sensorhub.modules.devices import history_raw, repository
 from sensorhub.modules.devices import history_repository as history
-from sensorhub.modules.devices import repository
 from sensorhub.modules.devices.history_schemas import HistoryPoint, ModuleData, Series
 from sensorhub.modules.devices.params import ModuleId, Window, WindowDep, invalid
 from sensorhub.modules.devices.routes import module_status
@@ -117,8 +117,9 @@ async def get_module_series(
 
     Buckets (default): the range is cut into at most `points` buckets `bucketSeconds` wide, and
     each series gets `{"t", "min", "max", "mean", "count"}` arrays (buckets without readings are
-    left out). Buckets of a minute or more are whole minutes aligned on the start of `from`'s
-    minute (the first holds only readings from `from` on); shorter ones are aligned on `from`.
+    left out). Buckets of half a minute or more are whole minutes aligned on the start of
+    `from`'s minute (the first holds only readings from `from` on); shorter ones are aligned on
+    `from`.
     PostgreSQL fills whole-minute buckets from the per-minute rollup (raw readings for the
     minutes not rolled up yet); TimescaleDB buckets raw readings with `time_bucket`.
 
@@ -137,10 +138,10 @@ async def get_module_series(
         after = None
         if cursor is not None:
             try:
-                after = history.Cursor.decode(cursor)
+                after = history_raw.Cursor.decode(cursor)
             except ValueError as error:
                 raise invalid("cursor", str(error)) from None
-        page, last = await history.raw_page(db.pool, module_id, start, end, limit, after)
+        page, last = await history_raw.raw_page(db.pool, module_id, start, end, limit, after)
         body = _series_body(window, None, page, last.encode() if last else None)
     return Response(orjson.dumps(body, option=JSON), media_type="application/json")
 

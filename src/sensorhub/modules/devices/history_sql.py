@@ -92,20 +92,19 @@ ORDER BY 1, 2
 def averages(step: str, hardware_ids: str) -> str:
     """The seed's `minute` / `hour` history: one row per sensor type, arrays in time order.
 
-    `hardware_ids` is the select expression of per-row hardware ids (see history_repository).
+    `hardware_ids` selects `hw`, `last_hw` and `hws` (see history_repository.HARDWARE_IDS).
     """
     return f"""
 {MEASURED_TYPES}
 {STALE_HOURS}
-SELECT t.sensor_type, h.hw, h.hws, h.times, h.vals FROM types t
+SELECT t.sensor_type, h.hw, h.last_hw, h.hws, h.times, h.vals FROM types t
 CROSS JOIN LATERAL (
-    SELECT min(b.hw) AS hw, {hardware_ids} AS hws,
-           array_agg(b.t) AS times, array_agg(b.v) AS vals
+    SELECT {hardware_ids}, array_agg(b.t) AS times, array_agg(b.v) AS vals
     FROM (SELECT x.hardware_id AS hw, date_trunc('{step}', x.time, 'UTC') AS t,
                  sum(x.total) / sum(x.n)::bigint AS v
           FROM ({READINGS}) x
           GROUP BY 1, 2
-          ORDER BY 2, 1) b
+          ORDER BY 2) b
 ) h
 WHERE t.sensor_type IS NOT NULL AND h.times IS NOT NULL
 ORDER BY 1
