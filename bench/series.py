@@ -22,9 +22,11 @@ import httpx
 import psutil
 
 from bench.common import DATABASE_SERVER_URL, Table, create_database, drop_database, sensorhub
+from bench.drain import postgres_cpu
 from sensorhub.config import Settings
 from sensorhub.db.migrate import migrate
 from sensorhub.db.rollup import refresh_rollup
+from sensorhub.db.urls import database_name
 
 REPEATS = 15
 
@@ -61,10 +63,11 @@ REQUESTS = [
 ]
 
 
-def _time(http: httpx.Client, pid: int, path: str, repeats: int) -> dict[str, Any]:
+def _time(http: httpx.Client, pid: int, database: str, path: str, repeats: int) -> dict[str, Any]:
     http.get(path).raise_for_status()  # warm
     process = psutil.Process(pid)
     cpu = process.cpu_times()
+    postgres = postgres_cpu(database)
     samples = []
     size = 0
     points = 0
@@ -76,6 +79,7 @@ def _time(http: httpx.Client, pid: int, path: str, repeats: int) -> dict[str, An
         size = len(response.content)
     after = process.cpu_times()
     cpu_ms = (after.user + after.system - cpu.user - cpu.system) * 1000 / repeats
+    postgres_ms = (postgres_cpu(database) - postgres) * 1000 / repeats
     body = response.json()
     series = body.get("series", body)
     for value in series.values():
@@ -87,6 +91,7 @@ def _time(http: httpx.Client, pid: int, path: str, repeats: int) -> dict[str, An
         "bytes": size,
         "points": points,
         "cpu": cpu_ms,
+        "postgres": postgres_ms,
     }
 
 
@@ -119,7 +124,10 @@ async def run(quick: bool = False) -> list[Table]:
             httpx.Client(base_url=hub.base_url, timeout=120) as http,
         ):
             pid = hub.process.pid
-            results = [(path, goal, _time(http, pid, path, REPEATS)) for path, goal in REQUESTS]
+            database = database_name(url)
+            results = [
+                (path, goal, _time(http, pid, database, path, REPEATS)) for path, goal in REQUESTS
+            ]
             load_after = os.getloadavg()[0]
     finally:
         await drop_database(url, server_url=DATABASE_SERVER_URL)
@@ -134,6 +142,7 @@ async def run(quick: bool = False) -> list[Table]:
             "median ms",
             "max ms",
             "sensorhub CPU ms",
+            "PostgreSQL CPU ms",
             "points",
             "bytes",
         ],
@@ -141,12 +150,13 @@ async def run(quick: bool = False) -> list[Table]:
     for path, goal, r in results:
         table.rows.append(
             [f"`GET {path}`", goal, f"{r['min']:.1f}", f"{r['median']:.1f}", f"{r['max']:.1f}",
-             f"{r['cpu']:.1f}", f"{r['points']:,}", f"{r['bytes']:,}"]
+             f"{r['cpu']:.1f}", f"{r['postgres']:.1f}", f"{r['points']:,}", f"{r['bytes']:,}"]
         )  # fmt: skip
     table.notes.append(
         f"{REPEATS} requests each after one warm-up, HTTP from the benchmark process; plain "
-        "PostgreSQL; sensorhub as a subprocess on the same 2 cores. Wall times include "
-        "PostgreSQL's work and depend on the machine's load: 1-minute load average "
+        "PostgreSQL; sensorhub as a subprocess on the same 2 cores. CPU per request from /proc: "
+        "the sensorhub process, and the PostgreSQL backends of the benchmark's database. Wall "
+        "times include PostgreSQL's work and depend on the machine's load: 1-minute load average "
         f"{load_before:.1f} before the run, {load_after:.1f} after it."
     )
     return [table]
