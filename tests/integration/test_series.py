@@ -100,6 +100,13 @@ async def test_buckets_cover_the_whole_range_per_hardware_id(
     default = await app.http.get(f"/api/modules/{module_id}/series", params=_range())
     assert len(default.json()["series"]["dht22:temperature"]["t"]) <= 500
 
+    # `days` instead of `from`: the range starts on the minute.
+    params = {"to": "2026-11-02T00:00:30.5Z", "days": 1, "points": 288}
+    by_days = (await app.http.get(f"/api/modules/{module_id}/series", params=params)).json()
+    assert by_days["from"] == "2026-11-01T00:00:00Z" and by_days["bucketSeconds"] == 360
+    assert by_days["series"]["dht22:temperature"]["t"][0] == int(START.timestamp() * 1000)
+    assert sum(by_days["series"]["dht22:temperature"]["count"]) == 8640
+
 
 async def test_raw_readings_are_paged_with_a_cursor_never_truncated(
     app: RunningApp, module_id: str
@@ -199,14 +206,16 @@ def _z(moment: datetime) -> str:
 async def _check_against_raw(app: RunningApp, module_id: str) -> None:
     """Unaligned ends (partial minutes read raw) over rolled-up and queued hours alike."""
     rows = await _raw_readings(app, module_id)
-    start, end = START + timedelta(seconds=7), START + timedelta(hours=5, seconds=13)
-    params = {"from": _z(start), "to": _z(end), "points": 50}
-    body = (await app.http.get(f"/api/modules/{module_id}/series", params=params)).json()
-    assert body["bucketSeconds"] == 420  # (5 h 13 s + 7 s) / 50 up to whole minutes
-    expected = _expected_buckets(rows, start, end, START, 420)
-    assert {
-        k: {c: s[c] for c in ("t", "min", "max", "count")} for k, s in body["series"].items()
-    } == (expected)
+    end = START + timedelta(hours=6, seconds=13)
+    # From a minute: the minute rollup; from second 7: raw readings only. Both aligned on `from`.
+    for start in (START + timedelta(hours=1), START + timedelta(hours=1, seconds=7)):
+        params = {"from": _z(start), "to": _z(end), "points": 50}
+        body = (await app.http.get(f"/api/modules/{module_id}/series", params=params)).json()
+        assert body["bucketSeconds"] == 420  # (5 h 13 s) / 50 up to whole minutes
+        expected = _expected_buckets(rows, start, end, start, 420)
+        columns = ("t", "min", "max", "count")
+        got = {key: {c: s[c] for c in columns} for key, s in body["series"].items()}
+        assert got == expected
 
     start, end = START - timedelta(hours=1, seconds=-7), START + timedelta(days=1, seconds=13)
     params = {"from": _z(start), "to": _z(end)}

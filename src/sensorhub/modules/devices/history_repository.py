@@ -138,19 +138,16 @@ async def history_points(
 MINUTE_BUCKETS_FROM_S = 30
 
 
-def plan_buckets(start: datetime, end: datetime, points: int) -> tuple[datetime, int]:
-    """(origin, width in seconds) of at most `points` buckets covering [start, end).
+def bucket_width(start: datetime, end: datetime, points: int) -> int:
+    """Seconds per bucket for at most `points` buckets over [start, end).
 
-    From half a minute on, widths are whole minutes from the start of `start`'s minute, so the
-    minute rollup fills them (the first bucket then holds only readings from `start` on; a
-    30-59 s width becomes a minute: fewer buckets, never more than `points`). Shorter widths
-    start at `start`.
+    From half a minute on, whole minutes (a 30-59 s width becomes a minute: fewer buckets,
+    never more than `points`), so that a range starting on a minute reads the minute rollup.
     """
     width = max(1, math.ceil((end - start).total_seconds() / points))
     if width < MINUTE_BUCKETS_FROM_S:
-        return start, width
-    origin = history_sql.floor_minute(start)
-    return origin, 60 * math.ceil((end - origin).total_seconds() / points / 60)
+        return width
+    return 60 * math.ceil((end - start).total_seconds() / points / 60)
 
 
 def _series_sql(timescale: bool) -> str:
@@ -191,23 +188,23 @@ async def bucketed_series(
     module_id: str,
     start: datetime,
     end: datetime,
-    origin: datetime,
     bucket_seconds: int,
     *,
     timescale: bool,
 ) -> dict[str, dict[str, list[Any]]]:
     """Per series `{"t": [ms], "min": [...], "max": [...], "mean": [...], "count": [...]}`.
 
-    Buckets are `bucket_seconds` wide and aligned on `origin` (see `plan_buckets`); `t` is each
-    bucket's start in milliseconds since the epoch. Buckets without readings are left out (a
-    gap in the chart). Whole-minute buckets on plain PostgreSQL read the minute rollup.
+    Buckets are `bucket_seconds` wide and aligned on `start`; `t` is each bucket's start in
+    milliseconds since the epoch. Buckets without readings are left out (a gap in the chart).
+    On plain PostgreSQL, whole-minute buckets from the start of a minute read the minute rollup.
     """
     width = timedelta(seconds=bucket_seconds)
-    if timescale or bucket_seconds % 60:
-        rows = await _fetch(pool, SERIES_SQL[timescale], module_id, start, end, width, origin)
+    on_minutes = bucket_seconds % 60 == 0 and start == history_sql.floor_minute(start)
+    if timescale or not on_minutes:
+        rows = await _fetch(pool, SERIES_SQL[timescale], module_id, start, end, width, start)
     else:
         inner = history_sql.whole_minutes(start, end)
-        rows = await _fetch(pool, history_sql.SERIES, module_id, start, end, *inner, width, origin)
+        rows = await _fetch(pool, history_sql.SERIES, module_id, start, end, *inner, width, start)
     return {
         series_key(row["hardware_id"], row["sensor_type"]): {
             "t": row["t"],

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from sensorhub.deps import DbDep, TimescaleDep
 from sensorhub.errors import NotFoundError
-from sensorhub.modules.devices import history_raw, repository
+from sensorhub.modules.devices import history_raw, history_sql, repository
 from sensorhub.modules.devices import history_repository as history
 from sensorhub.modules.devices.history_schemas import HistoryPoint, ModuleData, Series
 from sensorhub.modules.devices.params import ModuleId, Window, WindowDep, invalid
@@ -94,6 +94,7 @@ async def get_module_data(
     summary="Chart-resolution series: min, max, mean per bucket over the whole range",
 )
 async def get_module_series(
+    request: Request,
     module_id: ModuleId,
     window: WindowDep,
     db: DbDep,
@@ -117,11 +118,11 @@ async def get_module_series(
 
     Buckets (default): the range is cut into at most `points` buckets `bucketSeconds` wide, and
     each series gets `{"t", "min", "max", "mean", "count"}` arrays (buckets without readings are
-    left out). Buckets of half a minute or more are whole minutes aligned on the start of
-    `from`'s minute (the first holds only readings from `from` on); shorter ones are aligned on
-    `from`.
-    PostgreSQL fills whole-minute buckets from the per-minute rollup (raw readings for the
-    minutes not rolled up yet); TimescaleDB buckets raw readings with `time_bucket`.
+    left out). Buckets are aligned on `from`; from half a minute on they are whole minutes. With
+    `days` instead of `from`, the range starts on the minute (`from` in the answer). On
+    PostgreSQL a range starting on a minute is read from the per-minute rollup (raw readings for
+    the partial last minute and the hours not rolled up yet): a chart should ask for one.
+    TimescaleDB buckets raw readings with `time_bucket`.
 
     Raw (`raw=true`): `{"t", "v"}` arrays of at most `limit` readings in all, by sensor type
     then time; `next` is the cursor of the following page, null on the last.
@@ -129,9 +130,12 @@ async def get_module_series(
     await _require(db, module_id)
     start, end = window.start, window.end
     if not raw:
-        origin, bucket = history.plan_buckets(start, end, points)
+        if "from" not in request.query_params:
+            window = Window(history_sql.floor_minute(start), end)
+            start = window.start
+        bucket = history.bucket_width(start, end, points)
         series = await history.bucketed_series(
-            db.pool, module_id, start, end, origin, bucket, timescale=timescale
+            db.pool, module_id, start, end, bucket, timescale=timescale
         )
         body = _series_body(window, bucket, series, None)
     else:

@@ -66,7 +66,7 @@ def floor_minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
 
 
-# $6 bucket width (whole minutes), $7 origin (a minute start).
+# $6 bucket width (whole minutes), $7 origin (the start, on a minute).
 SERIES = f"""
 {MEASURED_TYPES}
 {STALE_HOURS}
