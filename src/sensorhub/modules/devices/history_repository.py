@@ -14,9 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
+import orjson
 
 from sensorhub.ingest.topics import DEFAULT_HARDWARE_ID
 from sensorhub.modules.devices import history_sql
+from sensorhub.modules.devices.history_json import points_json
 from sensorhub.modules.devices.repository import MEASURED_TYPES
 
 Step = Literal["raw", "minute", "hour"]
@@ -55,7 +57,8 @@ def _history_sql(step: Step, split: bool) -> str:
 {MEASURED_TYPES}
 SELECT t.sensor_type, h.hw, h.last_hw, h.hws, h.times, h.vals FROM types t
 CROSS JOIN LATERAL (
-    SELECT {HARDWARE_IDS[split]}, array_agg(b.t) AS times, array_agg(b.v) AS vals
+    SELECT {HARDWARE_IDS[split]}, array_agg({history_sql.epoch_micros("b.t")}) AS times,
+           array_agg(b.v) AS vals
     FROM ({inner}
           WHERE m.module_id = $1 AND m.sensor_type = t.sensor_type
             AND m.time >= $2 AND m.time < $3
@@ -107,8 +110,8 @@ async def history_points(
     step: Step,
     *,
     timescale: bool,
-) -> dict[str, list[dict[str, Any]]]:
-    """`{"dht22:temperature": [{"time": datetime, "value": 21.5}, ...]}`, newest first.
+) -> dict[str, orjson.Fragment]:
+    """`{"dht22:temperature": [{"time": "…Z", "value": 21.5}, ...]}` (JSON per key), newest first.
 
     Newest first as the seed's Node backend answers: its dashboard shows a list's first point
     (after reversing it) as the card's current value until a live event arrives.
@@ -123,15 +126,14 @@ async def history_points(
     rows = await _fetch(pool, sql[step, False], *args)
     if any(row["hw"] != row["last_hw"] for row in rows):
         rows = await _fetch(pool, sql[step, True], *args)
-    history: dict[str, list[dict[str, Any]]] = {}
+    history: dict[str, orjson.Fragment] = {}
     for row in rows:
         for key, (times, values) in split_by_hardware(
             row["sensor_type"], row["hw"], row["hws"], row["times"], row["vals"]
         ).items():
-            history[key] = [
-                {"time": time, "value": value}
-                for time, value in zip(reversed(times), reversed(values), strict=True)
-            ]
+            times.reverse()
+            values.reverse()
+            history[key] = points_json(times, values)
     return dict(sorted(history.items()))
 
 

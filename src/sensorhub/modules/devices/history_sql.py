@@ -23,6 +23,15 @@ from sensorhub.modules.devices.repository import MEASURED_TYPES
 
 MINUTE = timedelta(minutes=1)
 
+
+def epoch_micros(moment: str) -> str:
+    """SQL: the timestamptz expression `moment` as exact integer µs since the epoch (UTC)."""
+    return (
+        f"(date_part('epoch', date_trunc('second', {moment}))::bigint * 1000000"
+        f" + date_part('microseconds', {moment})::bigint % 1000000)"
+    )
+
+
 # Queued hours that overlap the rollup's part of the range.
 STALE_HOURS = """
 , stale AS MATERIALIZED (
@@ -99,7 +108,7 @@ def averages(step: str, hardware_ids: str) -> str:
 {STALE_HOURS}
 SELECT t.sensor_type, h.hw, h.last_hw, h.hws, h.times, h.vals FROM types t
 CROSS JOIN LATERAL (
-    SELECT {hardware_ids}, array_agg(b.t) AS times, array_agg(b.v) AS vals
+    SELECT {hardware_ids}, array_agg({epoch_micros("b.t")}) AS times, array_agg(b.v) AS vals
     FROM (SELECT x.hardware_id AS hw, date_trunc('{step}', x.time, 'UTC') AS t,
                  sum(x.total) / sum(x.n)::bigint AS v
           FROM ({READINGS}) x
