@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from sensorhub.db.rollup import refresh_rollup
+from sensorhub.modules.devices.history_sql import epoch_micros
 from tests.support import RunningApp
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -307,3 +308,28 @@ async def test_raw_pages_of_one_hardware_id_split_exactly_even_within_a_millisec
             if cursor is None:
                 break
         assert values == list(range(40)), limit
+
+
+async def test_epoch_microseconds_are_exact_in_and_out_of_the_float_range(
+    app: RunningApp,
+) -> None:
+    moments = [
+        datetime(1850, 3, 1, 12, 0, 0, 999_999, tzinfo=UTC),
+        datetime(1899, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1900, 1, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+        datetime(2026, 11, 30, 23, 16, 18, 123_457, tzinfo=UTC),
+        datetime(2039, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2040, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(2150, 6, 1, 1, 2, 3, 999_999, tzinfo=UTC),
+    ]
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    expected = [(m - epoch) // timedelta(microseconds=1) for m in moments]
+    assert app.settings.database_url is not None
+    connection = await asyncpg.connect(app.settings.database_url)
+    try:
+        sql = f"SELECT array_agg({epoch_micros('t')} ORDER BY n) FROM unnest($1::timestamptz[]) "
+        got = await connection.fetchval(sql + "WITH ORDINALITY AS x(t, n)", moments)
+    finally:
+        await connection.close()
+    assert got == expected

@@ -25,10 +25,17 @@ MINUTE = timedelta(minutes=1)
 
 
 def epoch_micros(moment: str) -> str:
-    """SQL: the timestamptz expression `moment` as exact integer µs since the epoch (UTC)."""
+    """SQL: the timestamptz expression `moment` as exact integer µs since the epoch (UTC).
+
+    One float product is exact while |µs| < 2.25e15 (1898-2041); outside, three calls are.
+    """
+    exact = (
+        f"date_part('epoch', date_trunc('second', {moment}))::bigint * 1000000"
+        f" + date_part('microseconds', {moment})::bigint % 1000000"
+    )
     return (
-        f"(date_part('epoch', date_trunc('second', {moment}))::bigint * 1000000"
-        f" + date_part('microseconds', {moment})::bigint % 1000000)"
+        f"(CASE WHEN {moment} >= '1900-01-01Z' AND {moment} < '2040-01-01Z'"
+        f" THEN (date_part('epoch', {moment}) * 1000000)::bigint ELSE {exact} END)"
     )
 
 
