@@ -58,20 +58,26 @@ DELETE_DONE = "DELETE FROM measurements_rollup_dirty WHERE id = ANY($1::bigint[]
 
 # One scan of the touched hours feeds both rollups: minutes per hardware id (history at chart
 # resolution, migration 0008_p), and the hours summed from those minutes. Unchanged minutes are not
-# rewritten (a live hour is recomputed on every run).
+# rewritten (a live hour is recomputed on every run). Both LATERAL subqueries read one index range
+# per touched hour: joined as plain tables, the queue and `measurements` were merge-joined over
+# every row of the sensors, and the minute rollup was scanned whole (`OFFSET 0` keeps the second
+# from being pulled up into such a join). No comments inside the SQL: pg_stat_activity shows its
+# first 1,024 bytes, and tests find the paused job by the rollup table's name there.
 RECOMPUTE = """
 WITH dirty AS (
     SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[])
         AS d(bucket, module_id, sensor_type)
 ), minutes AS (
-    SELECT d.bucket AS hour, date_trunc('minute', m.time, 'UTC') AS bucket, d.module_id,
-           d.sensor_type, m.hardware_id,
-           sum(m.value) AS sum, count(*) AS count, min(m.value) AS min, max(m.value) AS max
-    FROM dirty AS d
-    JOIN measurements AS m
-      ON m.module_id = d.module_id AND m.sensor_type = d.sensor_type
-     AND m.time >= d.bucket AND m.time < d.bucket + interval '1 hour'
-    GROUP BY d.bucket, 2, d.module_id, d.sensor_type, m.hardware_id
+    SELECT d.bucket AS hour, o.bucket, d.module_id, d.sensor_type, o.hardware_id,
+           o.sum, o.count, o.min, o.max
+    FROM dirty AS d CROSS JOIN LATERAL (
+        SELECT date_trunc('minute', m.time, 'UTC') AS bucket, m.hardware_id,
+               sum(m.value) AS sum, count(*) AS count, min(m.value) AS min, max(m.value) AS max
+        FROM measurements AS m
+        WHERE m.module_id = d.module_id AND m.sensor_type = d.sensor_type
+          AND m.time >= d.bucket AND m.time < d.bucket + interval '1 hour'
+        GROUP BY 1, 2
+    ) AS o
 ), fresh AS (
     SELECT hour AS bucket, module_id, sensor_type,
            sum(sum) AS sum, sum(count) AS count, min(min) AS min, max(max) AS max
@@ -83,15 +89,23 @@ WITH dirty AS (
       AND NOT EXISTS (
           SELECT 1 FROM fresh AS f
           WHERE (f.bucket, f.module_id, f.sensor_type) = (d.bucket, d.module_id, d.sensor_type))
+), stored_minutes AS MATERIALIZED (
+    SELECT o.ctid AS row_id, o.bucket, o.module_id, o.sensor_type, o.hardware_id
+    FROM dirty AS d CROSS JOIN LATERAL (
+        SELECT m.ctid, m.bucket, m.module_id, m.sensor_type, m.hardware_id
+        FROM measurements_minute_rollup AS m
+        WHERE m.module_id = d.module_id AND m.sensor_type = d.sensor_type
+          AND m.bucket >= d.bucket AND m.bucket < d.bucket + interval '1 hour'
+        OFFSET 0
+    ) AS o
 ), minutes_emptied AS (
     DELETE FROM measurements_minute_rollup AS r
-    USING dirty AS d
-    WHERE r.module_id = d.module_id AND r.sensor_type = d.sensor_type
-      AND r.bucket >= d.bucket AND r.bucket < d.bucket + interval '1 hour'
+    USING stored_minutes AS s
+    WHERE r.ctid = s.row_id
       AND NOT EXISTS (
           SELECT 1 FROM minutes AS f
           WHERE (f.bucket, f.module_id, f.sensor_type, f.hardware_id)
-              = (r.bucket, r.module_id, r.sensor_type, r.hardware_id))
+              = (s.bucket, s.module_id, s.sensor_type, s.hardware_id))
 ), minutes_written AS (
     INSERT INTO measurements_minute_rollup AS r
         (module_id, sensor_type, bucket, hardware_id, sum, count, min, max)
