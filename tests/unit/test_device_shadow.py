@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from sensorhub.modules.activity import Event, record
 from sensorhub.modules.devices.configuration import Shadow, config_payload
-from sensorhub.modules.devices.history_repository import Cursor, series_key
+from sensorhub.modules.devices.history_raw import Cursor
+from sensorhub.modules.devices.history_repository import series_key
 
 settings = st.fixed_dictionaries(
     {}, optional={"interval": st.integers(1, 86_400), "model": st.text(max_size=5)}

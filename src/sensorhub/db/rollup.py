@@ -1,4 +1,4 @@
-"""The hourly rollup, recomputed from a queue of touched buckets without blocking ingest.
+"""The hourly and minute rollups, recomputed from a queue of touched hours without blocking ingest.
 
 The batch writer and a delete trigger append (hour, module, sensor) buckets to the append-only
 queue `measurements_rollup_dirty` inside the transactions that change `measurements`. The job
@@ -9,9 +9,14 @@ queue `measurements_rollup_dirty` inside the transactions that change `measureme
    `claimed` row per distinct bucket in their place;
 2. *recompute* the claimed buckets from `measurements`, a page at a time, each in a statement of
    its own whose snapshot includes every writer whose rows were claimed; the only rows it locks
-   are in `measurements_hourly_rollup`, which writers never touch;
+   are in `measurements_hourly_rollup` and `measurements_minute_rollup`, which writers never
+   touch;
 3. delete each page's claimed rows (by `id`) once recomputed. A crash before that only means the
    buckets are recomputed again by the next run.
+
+So an hour is in the queue, claimed or not, from the commit that changed its readings until
+the commit of its recomputed rollup rows: history (`modules.devices.history_sql`) reads queued
+hours from `measurements` and every other hour from the minute rollup, in one snapshot.
 
 A steady stream re-queues the open hour's buckets with every batch; claiming collapses them, so
 each run recomputes each bucket once, however many batches touched it.
@@ -51,18 +56,32 @@ WHERE claimed AND id > $1 ORDER BY id LIMIT $2
 """
 DELETE_DONE = "DELETE FROM measurements_rollup_dirty WHERE id = ANY($1::bigint[])"
 
+# One scan of the touched hours feeds both rollups: minutes per hardware id (history at chart
+# resolution, migration 0008_p), and the hours summed from those minutes. Unchanged minutes are not
+# rewritten (a live hour is recomputed on every run). Both LATERAL subqueries read one index range
+# per touched hour: joined as plain tables, the queue and `measurements` were merge-joined over
+# every row of the sensors, and the minute rollup was scanned whole (`OFFSET 0` keeps the second
+# from being pulled up into such a join). No comments inside the SQL: pg_stat_activity shows its
+# first 1,024 bytes, and tests find the paused job by the rollup table's name there.
 RECOMPUTE = """
 WITH dirty AS (
     SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[])
         AS d(bucket, module_id, sensor_type)
+), minutes AS (
+    SELECT d.bucket AS hour, o.bucket, d.module_id, d.sensor_type, o.hardware_id,
+           o.sum, o.count, o.min, o.max
+    FROM dirty AS d CROSS JOIN LATERAL (
+        SELECT date_trunc('minute', m.time, 'UTC') AS bucket, m.hardware_id,
+               sum(m.value) AS sum, count(*) AS count, min(m.value) AS min, max(m.value) AS max
+        FROM measurements AS m
+        WHERE m.module_id = d.module_id AND m.sensor_type = d.sensor_type
+          AND m.time >= d.bucket AND m.time < d.bucket + interval '1 hour'
+        GROUP BY 1, 2
+    ) AS o
 ), fresh AS (
-    SELECT d.bucket, d.module_id, d.sensor_type,
-           sum(m.value) AS sum, count(*) AS count, min(m.value) AS min, max(m.value) AS max
-    FROM dirty AS d
-    JOIN measurements AS m
-      ON m.module_id = d.module_id AND m.sensor_type = d.sensor_type
-     AND m.time >= d.bucket AND m.time < d.bucket + interval '1 hour'
-    GROUP BY d.bucket, d.module_id, d.sensor_type
+    SELECT hour AS bucket, module_id, sensor_type,
+           sum(sum) AS sum, sum(count) AS count, min(min) AS min, max(max) AS max
+    FROM minutes GROUP BY 1, 2, 3
 ), emptied AS (
     DELETE FROM measurements_hourly_rollup AS r
     USING dirty AS d
@@ -70,6 +89,31 @@ WITH dirty AS (
       AND NOT EXISTS (
           SELECT 1 FROM fresh AS f
           WHERE (f.bucket, f.module_id, f.sensor_type) = (d.bucket, d.module_id, d.sensor_type))
+), stored_minutes AS MATERIALIZED (
+    SELECT o.ctid AS row_id, o.bucket, o.module_id, o.sensor_type, o.hardware_id
+    FROM dirty AS d CROSS JOIN LATERAL (
+        SELECT m.ctid, m.bucket, m.module_id, m.sensor_type, m.hardware_id
+        FROM measurements_minute_rollup AS m
+        WHERE m.module_id = d.module_id AND m.sensor_type = d.sensor_type
+          AND m.bucket >= d.bucket AND m.bucket < d.bucket + interval '1 hour'
+        OFFSET 0
+    ) AS o
+), minutes_emptied AS (
+    DELETE FROM measurements_minute_rollup AS r
+    USING stored_minutes AS s
+    WHERE r.ctid = s.row_id
+      AND NOT EXISTS (
+          SELECT 1 FROM minutes AS f
+          WHERE (f.bucket, f.module_id, f.sensor_type, f.hardware_id)
+              = (s.bucket, s.module_id, s.sensor_type, s.hardware_id))
+), minutes_written AS (
+    INSERT INTO measurements_minute_rollup AS r
+        (module_id, sensor_type, bucket, hardware_id, sum, count, min, max)
+    SELECT module_id, sensor_type, bucket, hardware_id, sum, count, min, max FROM minutes
+    ON CONFLICT (module_id, sensor_type, bucket, hardware_id) DO UPDATE
+    SET sum = EXCLUDED.sum, count = EXCLUDED.count, min = EXCLUDED.min, max = EXCLUDED.max
+    WHERE (r.sum, r.count, r.min, r.max)
+        IS DISTINCT FROM (EXCLUDED.sum, EXCLUDED.count, EXCLUDED.min, EXCLUDED.max)
 )
 INSERT INTO measurements_hourly_rollup AS r (bucket, module_id, sensor_type, sum, count, min, max)
 SELECT bucket, module_id, sensor_type, sum, count, min, max FROM fresh
@@ -132,7 +176,8 @@ async def _claimed_pages(
 
 
 async def recompute(connection: asyncpg.Connection, buckets: list[Bucket]) -> None:
-    """Recompute `buckets` (distinct) of `measurements_hourly_rollup` from `measurements`."""
+    """Recompute `buckets` (distinct) of `measurements_hourly_rollup`, and their minutes in
+    `measurements_minute_rollup`, from `measurements`."""
     await connection.execute(
         RECOMPUTE, [b[0] for b in buckets], [b[1] for b in buckets], [b[2] for b in buckets]
     )

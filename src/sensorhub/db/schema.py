@@ -175,6 +175,27 @@ measurements_hourly_rollup = Table(
     PrimaryKeyConstraint("module_id", "sensor_type", "bucket"),
 )
 
+# Plain PostgreSQL only (migration 0008_p): per-minute aggregates per hardware id for history.
+measurements_minute_rollup = Table(
+    "measurements_minute_rollup",
+    metadata,
+    Column("module_id", Text, nullable=False),
+    Column("sensor_type", Text, nullable=False),
+    _timestamp("bucket", nullable=False),
+    Column("hardware_id", Text, nullable=False),
+    Column("sum", Double, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("min", Double, nullable=False),
+    Column("max", Double, nullable=False),
+    PrimaryKeyConstraint(
+        "module_id",
+        "sensor_type",
+        "bucket",
+        "hardware_id",
+        postgresql_include=["sum", "count", "min", "max"],
+    ),
+)
+
 # Append-only queue of (hour, module, sensor) buckets to recompute (migration 0004_a): no unique
 # key, so ingest's plain INSERT never waits on the rollup job; the job turns what it takes into
 # `claimed` rows, deleted by `id` once recomputed. Exists on TimescaleDB too (back-filled hours).

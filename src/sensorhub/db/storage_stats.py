@@ -17,6 +17,7 @@ TABLES = (
     "measurements_hourly_rollup",
     "measurements_hourly",
     "measurements_rollup_dirty",
+    "measurements_minute_rollup",
     "device_logs",
     "device_system_status",
     "device_hardware",

@@ -24,6 +24,7 @@ DROP_PLAIN_ROLLUP = """
 DROP TRIGGER IF EXISTS measurements_rollup_on_delete ON measurements;
 DROP FUNCTION IF EXISTS sensorhub_mark_rollup_dirty();
 DROP TABLE IF EXISTS measurements_hourly_rollup;
+DROP TABLE IF EXISTS measurements_minute_rollup;
 """
 # `measurements_rollup_dirty` stays: it queues back-filled hours for the aggregate (db/rollup.py).
 

@@ -1,23 +1,24 @@
-"""History SQL: one series per hardware id and sensor type, never merged (issue 12 item 7).
+"""History queries: one series per hardware id and sensor type, never merged (issue 12 item 7).
 
 Every query finds the module's sensor types by skip scan, then reads each type's range from the
-(module_id, sensor_type, time) INCLUDE (value, hardware_id) index alone (index-only scans).
-PostgreSQL returns one row per series holding arrays (binary, decoded by asyncpg in C); Python
-only assembles them and orjson encodes them: no JSON is built as text in SQL.
+(module_id, sensor_type, time) INCLUDE (value, hardware_id) index alone (index-only scans), or,
+for averages of whole minutes on plain PostgreSQL, mostly from the minute rollup
+(`history_sql`). PostgreSQL returns one row per series holding arrays (binary, decoded by
+asyncpg in C); Python only assembles them and orjson encodes them: no JSON is built as text in SQL.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from dataclasses import dataclass
+import math
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
+import orjson
 
 from sensorhub.ingest.topics import DEFAULT_HARDWARE_ID
+from sensorhub.modules.devices import history_sql
+from sensorhub.modules.devices.history_json import points_json
 from sensorhub.modules.devices.repository import MEASURED_TYPES
 
 Step = Literal["raw", "minute", "hour"]
@@ -31,14 +32,18 @@ def series_key(hardware_id: str, sensor_type: str) -> str:
     return sensor_type if hardware_id == DEFAULT_HARDWARE_ID else f"{hardware_id}:{sensor_type}"
 
 
-# Hardware ids per row only when a sensor type has several (rare): saves decoding one string
-# per reading.
-HARDWARE_IDS = "CASE WHEN min(b.hw) <> max(b.hw) THEN array_agg(b.hw) END"
+# Per-row hardware ids cost an array of strings per reading, and are needed only when a sensor
+# type has several (rare): the query first runs without them (`HARDWARE_IDS[False]`) and again
+# with them for a range where min and max differ. "C": byte comparison, no locale collation.
+HARDWARE_IDS = {
+    False: 'min(b.hw COLLATE "C") AS hw, max(b.hw COLLATE "C") AS last_hw, NULL::text[] AS hws',
+    True: 'min(b.hw COLLATE "C") AS hw, max(b.hw COLLATE "C") AS last_hw, array_agg(b.hw) AS hws',
+}
 
 
-def _history_sql(step: Step) -> str:
+def _history_sql(step: Step, split: bool) -> str:
     # Arrays filled in the subquery's order (the index's time order for raw readings, so no
-    # sort), one row per sensor type; Python splits them by hardware id.
+    # sort), one row per sensor type; Python splits them by hardware id, keeping time order.
     if step == "raw":
         inner = "SELECT m.hardware_id AS hw, m.time AS t, m.value AS v FROM measurements m"
         group = ""
@@ -50,25 +55,34 @@ def _history_sql(step: Step) -> str:
         group = "GROUP BY 1, 2"
     return f"""
 {MEASURED_TYPES}
-SELECT t.sensor_type, h.hw, h.hws, h.times, h.vals FROM types t
+SELECT t.sensor_type, h.hw, h.last_hw, h.hws, h.times, h.vals FROM types t
 CROSS JOIN LATERAL (
-    SELECT min(b.hw) AS hw, {HARDWARE_IDS} AS hws,
-           array_agg(b.t) AS times, array_agg(b.v) AS vals
+    SELECT {HARDWARE_IDS[split]}, array_agg({history_sql.epoch_micros("b.t")}) AS times,
+           array_agg(b.v) AS vals
     FROM ({inner}
           WHERE m.module_id = $1 AND m.sensor_type = t.sensor_type
             AND m.time >= $2 AND m.time < $3
           {group}
-          ORDER BY 2, 1) b
+          ORDER BY 2) b
 ) h
 WHERE t.sensor_type IS NOT NULL AND h.times IS NOT NULL
 ORDER BY 1
 """
 
 
-HISTORY_SQL: dict[Step, str] = {step: _history_sql(step) for step in ("raw", "minute", "hour")}
+HISTORY_SQL: dict[tuple[Step, bool], str] = {
+    (step, split): _history_sql(step, split)
+    for step in ("raw", "minute", "hour")
+    for split in (False, True)
+}
+ROLLUP_HISTORY_SQL: dict[tuple[Step, bool], str] = {
+    (step, split): history_sql.averages(step, HARDWARE_IDS[split])
+    for step in ("minute", "hour")
+    for split in (False, True)
+}
 
 
-def _split(
+def split_by_hardware(
     sensor_type: str, hardware_id: str, hardware_ids: list[str] | None, *columns: list[Any]
 ) -> dict[str, list[list[Any]]]:
     """Parallel arrays of one sensor type → per series key, the same columns (order kept).
@@ -89,9 +103,15 @@ def _split(
 
 
 async def history_points(
-    pool: asyncpg.Pool, module_id: str, start: datetime, end: datetime, step: Step
-) -> dict[str, list[dict[str, Any]]]:
-    """`{"dht22:temperature": [{"time": datetime, "value": 21.5}, ...]}`, newest first.
+    pool: asyncpg.Pool,
+    module_id: str,
+    start: datetime,
+    end: datetime,
+    step: Step,
+    *,
+    timescale: bool,
+) -> dict[str, orjson.Fragment]:
+    """`{"dht22:temperature": [{"time": "…Z", "value": 21.5}, ...]}` (JSON per key), newest first.
 
     Newest first as the seed's Node backend answers: its dashboard shows a list's first point
     (after reversing it) as the card's current value until a live event arrives.
@@ -99,24 +119,45 @@ async def history_points(
     `raw` returns every reading in [start, end); `minute` and `hour` the average per UTC
     minute or hour (buckets starting before `start` hold only the readings inside the range).
     """
-    rows = await _fetch(pool, HISTORY_SQL[step], module_id, start, end)
-    history: dict[str, list[dict[str, Any]]] = {}
+    args: tuple[object, ...] = (module_id, start, end)
+    sql = HISTORY_SQL
+    if step != "raw" and not timescale:
+        sql, args = ROLLUP_HISTORY_SQL, (*args, *history_sql.whole_minutes(start, end))
+    rows = await _fetch(pool, sql[step, False], *args)
+    if any(row["hw"] != row["last_hw"] for row in rows):
+        rows = await _fetch(pool, sql[step, True], *args)
+    history: dict[str, orjson.Fragment] = {}
     for row in rows:
-        for key, (times, values) in _split(
+        for key, (times, values) in split_by_hardware(
             row["sensor_type"], row["hw"], row["hws"], row["times"], row["vals"]
         ).items():
-            history[key] = [
-                {"time": time, "value": value}
-                for time, value in zip(reversed(times), reversed(values), strict=True)
-            ]
+            times.reverse()
+            values.reverse()
+            history[key] = points_json(times, values)
     return dict(sorted(history.items()))
 
 
+MINUTE_BUCKETS_FROM_S = 30
+
+
+def bucket_width(start: datetime, end: datetime, points: int) -> int:
+    """Seconds per bucket for at most `points` buckets over [start, end).
+
+    From half a minute on, whole minutes (a 30-59 s width becomes a minute: fewer buckets,
+    never more than `points`), so that a range starting on a minute reads the minute rollup.
+    """
+    width = max(1, math.ceil((end - start).total_seconds() / points))
+    if width < MINUTE_BUCKETS_FROM_S:
+        return width
+    return 60 * math.ceil((end - start).total_seconds() / points / 60)
+
+
 def _series_sql(timescale: bool) -> str:
+    # $5: the buckets' origin.
     bucket = (
-        "time_bucket($4::interval, m.time, origin => $2)"
+        "time_bucket($4::interval, m.time, origin => $5)"
         if timescale
-        else "date_bin($4::interval, m.time, $2)"
+        else "date_bin($4::interval, m.time, $5)"
     )
     return f"""
 {MEASURED_TYPES}
@@ -157,10 +198,15 @@ async def bucketed_series(
 
     Buckets are `bucket_seconds` wide and aligned on `start`; `t` is each bucket's start in
     milliseconds since the epoch. Buckets without readings are left out (a gap in the chart).
+    On plain PostgreSQL, whole-minute buckets from the start of a minute read the minute rollup.
     """
-    rows = await _fetch(
-        pool, SERIES_SQL[timescale], module_id, start, end, timedelta(seconds=bucket_seconds)
-    )
+    width = timedelta(seconds=bucket_seconds)
+    on_minutes = bucket_seconds % 60 == 0 and start == history_sql.floor_minute(start)
+    if timescale or not on_minutes:
+        rows = await _fetch(pool, SERIES_SQL[timescale], module_id, start, end, width, start)
+    else:
+        inner = history_sql.whole_minutes(start, end)
+        rows = await _fetch(pool, history_sql.SERIES, module_id, start, end, *inner, width, start)
     return {
         series_key(row["hardware_id"], row["sensor_type"]): {
             "t": row["t"],
@@ -171,91 +217,6 @@ async def bucketed_series(
         }
         for row in rows
     }
-
-
-RAW_TYPES = f"""
-{MEASURED_TYPES}
-SELECT sensor_type FROM types WHERE sensor_type IS NOT NULL AND sensor_type >= $2
-ORDER BY sensor_type
-"""
-
-_PAGE = """
-SELECT min(p.hardware_id) AS hw, max(p.hardware_id) AS last_hw,
-       CASE WHEN min(p.hardware_id) <> max(p.hardware_id) THEN array_agg(p.hardware_id) END AS hws,
-       array_agg(p.ms) AS t, array_agg(p.value) AS v, max(p.time) AS last_time
-FROM (
-    SELECT m.hardware_id, (date_part('epoch', m.time) * 1000)::bigint AS ms, m.value, m.time
-    FROM measurements m
-    WHERE m.module_id = $1 AND m.sensor_type = $2 AND m.time >= $3 AND m.time < $4 {after}
-    ORDER BY m.time, m.hardware_id
-    LIMIT $5
-) p
-"""
-RAW_PAGE = _PAGE.format(after="AND (m.time, m.hardware_id) > ($6, $7)")
-FROM_START = _PAGE.format(after="")
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where a raw page ended: the last (sensor type, time, hardware id) returned."""
-
-    sensor_type: str
-    time: datetime
-    hardware_id: str
-
-    def encode(self) -> str:
-        text = json.dumps([self.sensor_type, self.time.isoformat(), self.hardware_id])
-        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, token: str) -> Cursor:
-        """Raises ValueError for anything `encode` did not produce."""
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            sensor_type, time, hardware_id = json.loads(raw)
-            when = datetime.fromisoformat(time)
-        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as error:
-            raise ValueError("not a cursor returned by this endpoint") from error
-        if not (isinstance(sensor_type, str) and isinstance(hardware_id, str)) or not when.tzinfo:
-            raise ValueError("not a cursor returned by this endpoint")
-        return cls(sensor_type, when, hardware_id)
-
-
-async def raw_page(
-    pool: asyncpg.Pool,
-    module_id: str,
-    start: datetime,
-    end: datetime,
-    limit: int,
-    after: Cursor | None,
-) -> tuple[dict[str, dict[str, list[Any]]], Cursor | None]:
-    """At most `limit` raw readings, by sensor type, then time, then hardware id.
-
-    Returns `{key: {"t": [ms], "v": [...]}}` and the cursor for the next page (None at the end).
-    """
-    series: dict[str, dict[str, list[Any]]] = {}
-    left = limit
-    async with pool.acquire() as connection, connection.transaction(readonly=True):
-        await connection.execute(SETTINGS)
-        types = await connection.fetch(RAW_TYPES, module_id, after.sensor_type if after else "")
-        for row in types:
-            sensor_type: str = row["sensor_type"]
-            args: tuple[object, ...] = (module_id, sensor_type, start, end, left)
-            if after is not None and sensor_type == after.sensor_type:
-                page = await connection.fetchrow(RAW_PAGE, *args, after.time, after.hardware_id)
-            else:
-                page = await connection.fetchrow(FROM_START, *args)
-            if page is None or page["t"] is None:
-                continue
-            hardware_ids: list[str] | None = page["hws"]
-            split = _split(sensor_type, page["hw"], hardware_ids, page["t"], page["v"])
-            for key, (t, v) in split.items():
-                series[key] = {"t": t, "v": v}
-            left -= len(page["t"])
-            if left == 0:
-                last = hardware_ids[-1] if hardware_ids else page["last_hw"]
-                return series, Cursor(sensor_type, page["last_time"], last)
-    return series, None
 
 
 async def _fetch(pool: asyncpg.Pool, sql: str, *args: object) -> list[asyncpg.Record]:

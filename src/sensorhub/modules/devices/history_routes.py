@@ -6,17 +6,16 @@ sensor of the same type (issue 12 item 7). Bodies are encoded by orjson from bin
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from sensorhub.deps import DbDep, TimescaleDep
 from sensorhub.errors import NotFoundError
+from sensorhub.modules.devices import history_raw, history_sql, repository
 from sensorhub.modules.devices import history_repository as history
-from sensorhub.modules.devices import repository
 from sensorhub.modules.devices.history_schemas import HistoryPoint, ModuleData, Series
 from sensorhub.modules.devices.params import ModuleId, Window, WindowDep, invalid
 from sensorhub.modules.devices.routes import module_status
@@ -42,9 +41,9 @@ def history_step(window: Window) -> history.Step:
     return "minute" if span < HOURLY_FROM else "hour"
 
 
-async def _history(db: Database, module_id: str, window: Window) -> dict[str, Any]:
+async def _history(db: Database, module_id: str, window: Window, timescale: bool) -> dict[str, Any]:
     return await history.history_points(
-        db.pool, module_id, window.start, window.end, history_step(window)
+        db.pool, module_id, window.start, window.end, history_step(window), timescale=timescale
     )
 
 
@@ -59,7 +58,9 @@ async def _require(db: Database, module_id: str) -> None:
     responses=NOT_FOUND,
     summary="Readings per `hardware:sensorType` over the whole range (the seed's shape)",
 )
-async def get_module_history(module_id: ModuleId, window: WindowDep, db: DbDep) -> Response:
+async def get_module_history(
+    module_id: ModuleId, window: WindowDep, db: DbDep, timescale: TimescaleDep
+) -> Response:
     """`{"dht22:temperature": [{"time": "...Z", "value": 21.5}, ...]}`, newest first (as Node).
 
     Raw readings for ranges up to 1 day, 1-minute averages below 7 days, hourly averages from
@@ -67,7 +68,7 @@ async def get_module_history(module_id: ModuleId, window: WindowDep, db: DbDep) 
     long ranges use `/series`, which bounds the number of points.
     """
     await _require(db, module_id)
-    body = await _history(db, module_id, window)
+    body = await _history(db, module_id, window, timescale)
     return Response(orjson.dumps(body, option=JSON), media_type="application/json")
 
 
@@ -77,10 +78,12 @@ async def get_module_history(module_id: ModuleId, window: WindowDep, db: DbDep) 
     responses=NOT_FOUND,
     summary="Status and history of one module (the seed's legacy endpoint)",
 )
-async def get_module_data(module_id: ModuleId, window: WindowDep, db: DbDep) -> Response:
+async def get_module_data(
+    module_id: ModuleId, window: WindowDep, db: DbDep, timescale: TimescaleDep
+) -> Response:
     status = await module_status(db, module_id)
     body = {"status": status.model_dump(mode="json", by_alias=True)}
-    body["sensors"] = await _history(db, module_id, window)
+    body["sensors"] = await _history(db, module_id, window, timescale)
     return Response(orjson.dumps(body, option=JSON), media_type="application/json")
 
 
@@ -91,6 +94,7 @@ async def get_module_data(module_id: ModuleId, window: WindowDep, db: DbDep) -> 
     summary="Chart-resolution series: min, max, mean per bucket over the whole range",
 )
 async def get_module_series(
+    request: Request,
     module_id: ModuleId,
     window: WindowDep,
     db: DbDep,
@@ -112,16 +116,24 @@ async def get_module_series(
 ) -> Response:
     """Columnar series per `hardware:sensorType`, times in milliseconds since the epoch.
 
-    Buckets (default): the range is cut into `bucketSeconds`-wide buckets aligned on `from`, at
-    most `points` of them, and each series gets `{"t", "min", "max", "mean", "count"}` arrays
-    (buckets without readings are left out). `date_bin` on PostgreSQL, `time_bucket` on
-    TimescaleDB. Raw (`raw=true`): `{"t", "v"}` arrays of at most `limit` readings in all, by
-    sensor type then time; `next` is the cursor of the following page, null on the last.
+    Buckets (default): the range is cut into at most `points` buckets `bucketSeconds` wide, and
+    each series gets `{"t", "min", "max", "mean", "count"}` arrays (buckets without readings are
+    left out). Buckets are aligned on `from`; from half a minute on they are whole minutes. With
+    `days` instead of `from`, the range starts on the minute (`from` in the answer). On
+    PostgreSQL a range starting on a minute is read from the per-minute rollup (raw readings for
+    the partial last minute and the hours not rolled up yet): a chart should ask for one.
+    TimescaleDB buckets raw readings with `time_bucket`.
+
+    Raw (`raw=true`): `{"t", "v"}` arrays of at most `limit` readings in all, by sensor type
+    then time; `next` is the cursor of the following page, null on the last.
     """
     await _require(db, module_id)
     start, end = window.start, window.end
     if not raw:
-        bucket = max(1, math.ceil((end - start).total_seconds() / points))
+        if "from" not in request.query_params:
+            window = Window(history_sql.floor_minute(start), end)
+            start = window.start
+        bucket = history.bucket_width(start, end, points)
         series = await history.bucketed_series(
             db.pool, module_id, start, end, bucket, timescale=timescale
         )
@@ -130,10 +142,10 @@ async def get_module_series(
         after = None
         if cursor is not None:
             try:
-                after = history.Cursor.decode(cursor)
+                after = history_raw.Cursor.decode(cursor)
             except ValueError as error:
                 raise invalid("cursor", str(error)) from None
-        page, last = await history.raw_page(db.pool, module_id, start, end, limit, after)
+        page, last = await history_raw.raw_page(db.pool, module_id, start, end, limit, after)
         body = _series_body(window, None, page, last.encode() if last else None)
     return Response(orjson.dumps(body, option=JSON), media_type="application/json")
 

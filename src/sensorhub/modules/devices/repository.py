@@ -14,7 +14,11 @@ from sensorhub.modules.devices.configuration import Shadow, load_shadow
 DEFAULT_ONLINE_WINDOW_S = 300
 """A module without sensor configuration is online when seen within the last 5 minutes."""
 
-ROLLUP_TABLES = ("measurements_hourly_rollup", "measurements_rollup_dirty")
+ROLLUP_TABLES = (
+    "measurements_hourly_rollup",
+    "measurements_minute_rollup",
+    "measurements_rollup_dirty",
+)
 """Plain-PostgreSQL rollup tables (created by the storage migration), deleted with a module."""
 
 _ONLINE = f"""
