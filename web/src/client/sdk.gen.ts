@@ -111,11 +111,16 @@ export const modulesGetModuleData = <ThrowOnError extends boolean = false>(optio
  *
  * Columnar series per `hardware:sensorType`, times in milliseconds since the epoch.
  *
- * Buckets (default): the range is cut into `bucketSeconds`-wide buckets aligned on `from`, at
- * most `points` of them, and each series gets `{"t", "min", "max", "mean", "count"}` arrays
- * (buckets without readings are left out). `date_bin` on PostgreSQL, `time_bucket` on
- * TimescaleDB. Raw (`raw=true`): `{"t", "v"}` arrays of at most `limit` readings in all, by
- * sensor type then time; `next` is the cursor of the following page, null on the last.
+ * Buckets (default): the range is cut into at most `points` buckets `bucketSeconds` wide, and
+ * each series gets `{"t", "min", "max", "mean", "count"}` arrays (buckets without readings are
+ * left out). Buckets are aligned on `from`; from half a minute on they are whole minutes. With
+ * `days` instead of `from`, the range starts on the minute (`from` in the answer). On
+ * PostgreSQL a range starting on a minute is read from the per-minute rollup (raw readings for
+ * the partial last minute and the hours not rolled up yet): a chart should ask for one.
+ * TimescaleDB buckets raw readings with `time_bucket`.
+ *
+ * Raw (`raw=true`): `{"t", "v"}` arrays of at most `limit` readings in all, by sensor type
+ * then time; `next` is the cursor of the following page, null on the last.
  */
 export const modulesGetModuleSeries = <ThrowOnError extends boolean = false>(options: Options<ModulesGetModuleSeriesData, ThrowOnError>) => (options.client ?? client).get<ModulesGetModuleSeriesResponses, ModulesGetModuleSeriesErrors, ThrowOnError>({ url: '/api/modules/{module_id}/series', ...options });
 

@@ -146,9 +146,10 @@ export function Module({ id }: { id: string }) {
   }, [id]);
 
   const loadHistory = useCallback(async () => {
-    // Whole seconds: the API aligns its buckets on `from`, and live readings join those buckets.
+    // The API aligns its buckets on `from`, and live readings join those buckets. A `from` on a
+    // whole minute lets it read the minute rollup instead of raw rows (docs/contract.md).
     const to = Math.ceil('preset' in range ? Date.now() / 1000 : range.to);
-    const from = Math.floor('preset' in range ? to - range.preset : range.from);
+    const from = Math.floor(('preset' in range ? to - range.preset : range.from) / 60) * 60;
     try {
       const result = await getSeries(id, new Date(from * 1000), new Date(to * 1000));
       setHistory({ ...result, from, to, origin: from }); // buckets start at `origin`
