@@ -108,13 +108,18 @@ async def test_live_value_changes_on_the_card(
 
 
 def _series_span(url: str) -> float | None:
-    """Seconds from `from` to `to` of a `/series` request (None for other requests)."""
+    """Seconds from `from` to `to` of a `/series` request (None for other requests).
+
+    The dashboard starts a range on a whole minute (so the API reads its minute rollup): a one-hour
+    preset spans 3,600 s plus up to 59 s.
+    """
     parts = urlsplit(url)
     if not parts.path.endswith("/series"):
         return None
     query = parse_qs(parts.query)
     start, end = (datetime.fromisoformat(query[k][0]) for k in ("from", "to"))
-    return (end - start).total_seconds()
+    assert start.second == 0 and start.microsecond == 0, f"from is not a whole minute: {start}"
+    return (end - start).total_seconds() // 60 * 60
 
 
 async def test_chart_draws_the_points_the_series_api_returns(
