@@ -37,7 +37,7 @@ def mqtt_message(accepted: Accepted) -> dict[str, Any]:
     return {
         "topic": accepted.topic,
         "moduleId": accepted.module_id,
-        "kind": accepted.kind.value,
+        "kind": accepted.kind,  # a StrEnum: a str; `.value` costs an enum property lookup
         "value": accepted.value,
         "metadata": dict(accepted.metadata) if accepted.metadata is not None else None,
         "time": iso_utc(accepted.time),
