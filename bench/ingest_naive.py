@@ -76,6 +76,7 @@ async def _naive_run(
         peak_rss_mb=sampler.peak_rss / 2**20,
         rows_per_round_trip=1.0,
         generator_rate=stats.rate,
+        generator_cpu_percent=100 * stats.cpu_seconds / (stats.elapsed or 1.0),
     )
     run.stored_during_publish = stored_at_end  # type: ignore[attr-defined]
     return run
