@@ -12,8 +12,10 @@ import contextlib
 import os
 import platform
 import shutil
+import socket
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -247,3 +249,62 @@ async def wait_for_count(
         if value >= expected or now - last_change > settle or now - started > limit:
             return value, now - started
         await asyncio.sleep(0.2)
+
+
+@contextlib.contextmanager
+def default_mosquitto() -> Iterator[tuple[str, psutil.Process]]:
+    """A Mosquitto of the benchmark's own with its default limits; yields (url, its process).
+
+    Only the listener and `sys_interval 1` (so `broker_counters` are fresh) are set: the queue
+    (`max_queued_messages 1000`), in-flight (`max_inflight_messages 20`) and size limits are
+    Mosquitto's defaults, as in the issue's "zero-loss live ingest, Mosquitto defaults".
+    """
+    directory = Path(tempfile.mkdtemp(prefix="bench-mosquitto-default-"))
+    port = free_port()
+    config = directory / "mosquitto.conf"
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\nsys_interval 1\nlog_dest none\n"
+        + ("user root\n" if os.geteuid() == 0 else "")
+    )
+    process = subprocess.Popen(["mosquitto", "-c", str(config)])
+    try:
+        Retrying(
+            stop=stop_after_delay(15),
+            wait=wait_fixed(0.1),
+            retry=retry_if_result(lambda ok: not ok),
+        )(lambda: _answers(port))
+        yield f"mqtt://127.0.0.1:{port}", psutil.Process(process.pid)
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _answers(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
+    return False
+
+
+def broker_counters(url: str, seconds: float = 2.5) -> dict[str, str]:
+    """Mosquitto's `$SYS/broker/…` values (topic without the prefix → text), read for `seconds`.
+
+    E.g. `publish/messages/dropped` (QoS > 0 messages dropped because a client's queue was full;
+    absent while 0), `messages/received`, `publish/messages/sent`, `store/messages/count`.
+    Empty when `mosquitto_sub` is not installed.
+    """
+    if shutil.which("mosquitto_sub") is None:
+        return {}
+    broker = BrokerAddress.parse(url)
+    address = ["-h", broker.host, "-p", str(broker.port)]
+    result = subprocess.run(
+        ["mosquitto_sub", *address, "-t", "$SYS/broker/#", "-v", "-W", str(max(1, round(seconds)))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    values: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        topic, _, value = line.partition(" ")
+        values[topic.removeprefix("$SYS/broker/")] = value
+    return values

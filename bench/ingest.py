@@ -1,30 +1,38 @@
 """Ingest throughput: the highest QoS 1 rate stored with zero loss, versus one INSERT per message.
 
-sensorhub runs as a subprocess against the local PostgreSQL and Mosquitto; the load generator is
-`sensorhub.simulate` in worker processes. Everything shares this machine's cores, as in the seed's
-own measurement. Loss = readings the broker acknowledged to the generator minus rows in the table.
+sensorhub runs as a subprocess against the local PostgreSQL and a Mosquitto of the benchmark's own
+with Mosquitto's default limits (`common.default_mosquitto`: `max_queued_messages 1000`); the load
+generator is `bench.publisher` (pre-encoded QoS 1 packets on raw sockets, a few µs of CPU per
+message) in one process. Everything shares this machine's cores, as in the seed's own measurement.
+Loss = readings the broker acknowledged to the generator minus rows in the table; the broker's
+`$SYS/broker/publish/messages/dropped` says how many of them it dropped from sensorhub's queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
+from bench import common
 from bench.common import (
-    BROKER_URL,
     ProcessSampler,
     Table,
+    broker_counters,
     count,
     create_database,
+    default_mosquitto,
     drop_database,
     sensorhub,
     wait_for_count,
 )
-from sensorhub.simulate import SimulationOptions, SimulationStats, run_simulation_processes
+from bench.publisher import PublishStats, publish
 
 MODULES = 100
 SETTLE_SECONDS = 5.0
@@ -49,6 +57,10 @@ class IngestRun:
     rows_per_round_trip: float
     generator_rate: float
     stored_while_publishing: int = 0
+    generator_cpu_percent: float = 0.0
+    broker_cpu_percent: float | None = None
+    broker_dropped: int | None = None
+    received: int = 0
 
     @property
     def lost(self) -> int:
@@ -69,6 +81,9 @@ class IngestRun:
             f"{self.cpu_percent:.0f}",
             f"{self.peak_rss_mb:.0f}",
             f"{self.rows_per_round_trip:.0f}",
+            f"{self.generator_cpu_percent:.0f}",
+            "n/a" if self.broker_cpu_percent is None else f"{self.broker_cpu_percent:.0f}",
+            "n/a" if self.broker_dropped is None else self.broker_dropped,
         ]
 
 
@@ -82,21 +97,26 @@ COLUMNS = [
     "sensorhub CPU %",
     "peak RSS (MB)",
     "rows per DB round trip",
+    "generator CPU %",
+    "broker CPU %",
+    "broker dropped",
 ]
 
 
-def generate(prefix: str, rate: float, duration: float, processes: int) -> SimulationStats:
-    options = SimulationOptions(
-        broker_url=BROKER_URL,
-        modules=MODULES,
-        rate=rate,
-        duration=duration,
-        qos=1,
-        module_prefix=prefix,
+def generate(
+    prefix: str, rate: float, duration: float, processes: int = 1, broker_url: str | None = None
+) -> PublishStats:
+    """Publish `MODULES` modules' readings at `rate` msg/s (QoS 1) to `broker_url` (default:
+    `common.BROKER_URL`); `sent` in the result counts the broker's PUBACKs."""
+    return publish(
+        broker_url or common.BROKER_URL,
+        prefix,
+        rate,
+        duration,
+        processes=processes,
         connections=4,
-        status_interval=3600,
+        modules=MODULES,
     )
-    return run_simulation_processes(options, processes)
 
 
 def _socketio_clients(base_url: str, clients: int, ready: Any, stop: Any, received: Any) -> None:
@@ -125,21 +145,38 @@ def _socketio_clients(base_url: str, clients: int, ready: Any, stop: Any, receiv
     asyncio.run(main())
 
 
+def _cpu(process: psutil.Process | None) -> float:
+    if process is None:
+        return 0.0
+    with contextlib.suppress(psutil.Error):
+        times = process.cpu_times()
+        return float(times.user + times.system)
+    return 0.0
+
+
 async def measure(
     rate: float,
     duration: float,
     *,
-    processes: int = 2,
+    processes: int = 1,
     socketio_clients: int = 0,
     settle: float = SETTLE_SECONDS,
+    broker_url: str | None = None,
     **env: str,
 ) -> tuple[IngestRun, int]:
+    """One run at `rate` msg/s for `duration` s against `broker_url`, or a default Mosquitto of
+    its own when None; (the run, events the Socket.IO clients received)."""
     database_url = await create_database("bench_ingest")
     prefix = f"b{uuid.uuid4().hex[:6]}"
     received = 0
     try:
-        env.setdefault("BUFFER_MAX_AGE", BUFFER_MAX_AGE)
-        with sensorhub(database_url, module_topics(prefix), **env) as hub:
+        with contextlib.ExitStack() as stack:
+            broker: psutil.Process | None = None
+            if broker_url is None:
+                broker_url, broker = stack.enter_context(default_mosquitto())
+            env.setdefault("BUFFER_MAX_AGE", BUFFER_MAX_AGE)
+            env["MQTT_URL"] = broker_url
+            hub = stack.enter_context(sensorhub(database_url, module_topics(prefix), **env))
             context = multiprocessing.get_context("spawn")
             stop, ready = context.Event(), context.Event()
             events = context.Value("q", 0)
@@ -152,131 +189,44 @@ async def measure(
                 viewers.start()
                 ready.wait(60)
             sampler = ProcessSampler(hub.process.pid).start()
+            broker_cpu = _cpu(broker)
             started = time.monotonic()
-            stats = await asyncio.to_thread(generate, prefix, rate, duration, processes)
+            stats = await asyncio.to_thread(generate, prefix, rate, duration, processes, broker_url)
             publish_seconds = time.monotonic() - started
             counting = f"SELECT count(*) FROM measurements WHERE module_id LIKE '{prefix}-%'"
             stored_at_end = await count(database_url, counting)
             stored, drain = await wait_for_count(database_url, counting, stats.sent, settle=settle)
             cpu_seconds, wall = sampler.stop()
+            broker_cpu = _cpu(broker) - broker_cpu
             if viewers is not None:
                 stop.set()
                 viewers.join(30)
                 received = int(events.value)
             batch_rows = hub.metric("sensorhub_batch_rows_sum")
             batch_count = hub.metric("sensorhub_batch_rows_count") or 1.0
+            taken = int(hub.metric("sensorhub_messages_received_total"))
+            counters = broker_counters(broker_url) if broker is not None else {}
         run = IngestRun(
             offered=rate,
             sent=stats.sent,
             stored=stored,
-            publish_seconds=publish_seconds,
+            publish_seconds=stats.elapsed or publish_seconds,
             drain_seconds=drain,
             cpu_percent=100 * cpu_seconds / wall,
             peak_rss_mb=sampler.peak_rss / 2**20,
             rows_per_round_trip=batch_rows / batch_count,
             generator_rate=stats.rate,
             stored_while_publishing=stored_at_end,
+            generator_cpu_percent=100 * stats.cpu_seconds / (stats.elapsed or 1.0),
+            broker_cpu_percent=100 * broker_cpu / wall if broker is not None else None,
+            broker_dropped=(
+                int(counters.get("publish/messages/dropped", "0")) if broker is not None else None
+            ),
+            received=taken,
         )
         return run, received
     finally:
         await drop_database(database_url)
-
-
-async def naive_baseline(rate: float, duration: float, processes: int = 2) -> IngestRun:
-    """The same stream written the naive way: one INSERT per message, acknowledged after it."""
-    database_url = await create_database("bench_naive")
-    prefix = f"n{uuid.uuid4().hex[:6]}"
-    try:
-        from sensorhub.config import Settings
-        from sensorhub.db.migrate import migrate
-
-        await migrate(Settings(), database_url)
-        context = multiprocessing.get_context("spawn")
-        stop, ready = context.Event(), context.Event()
-        consumer = context.Process(target=_naive_consumer, args=(database_url, prefix, ready, stop))
-        consumer.start()
-        ready.wait(30)
-        sampler = ProcessSampler(consumer.pid or 0).start()
-        started = time.monotonic()
-        stats = await asyncio.to_thread(generate, prefix, rate, duration, processes)
-        publish_seconds = time.monotonic() - started
-        stored_at_end = await count(database_url, "SELECT count(*) FROM measurements")
-        stored, drain = await wait_for_count(
-            database_url,
-            "SELECT count(*) FROM measurements",
-            stats.sent,
-            settle=SETTLE_SECONDS,
-            limit=60,
-        )
-        cpu_seconds, wall = sampler.stop()
-        stop.set()
-        consumer.join(30)
-        if consumer.is_alive():
-            consumer.kill()
-        run = IngestRun(
-            offered=rate,
-            sent=stats.sent,
-            stored=stored,
-            publish_seconds=publish_seconds,
-            drain_seconds=drain,
-            cpu_percent=100 * cpu_seconds / wall,
-            peak_rss_mb=sampler.peak_rss / 2**20,
-            rows_per_round_trip=1.0,
-            generator_rate=stats.rate,
-        )
-        run.stored_during_publish = stored_at_end  # type: ignore[attr-defined]
-        return run
-    finally:
-        await drop_database(database_url)
-
-
-def _naive_consumer(database_url: str, prefix: str, ready: Any, stop: Any) -> None:
-    from datetime import UTC, datetime
-
-    import asyncpg
-    from gmqtt import Client, Subscription
-    from gmqtt.mqtt.constants import MQTTv50
-
-    from sensorhub.ingest.interpret import interpret
-
-    insert = (
-        "INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (time, module_id, sensor_type, hardware_id) "
-        "DO UPDATE SET value = EXCLUDED.value"
-    )
-
-    async def main() -> None:
-        pool = await asyncpg.create_pool(database_url, min_size=8, max_size=8)
-        client = Client(f"naive-{prefix}", optimistic_acknowledgement=False, receive_maximum=10000)
-
-        async def on_message(
-            client: Any, topic: str, payload: bytes, qos: int, properties: Any
-        ) -> int:
-            result = interpret(topic, payload, datetime.now(UTC))
-            measurement = getattr(result, "measurement", None)
-            if measurement is not None:
-                await pool.execute(
-                    insert,
-                    measurement.time,
-                    measurement.module_id,
-                    measurement.sensor_type,
-                    measurement.hardware_id,
-                    measurement.value,
-                )
-            return 0
-
-        client.on_message = on_message
-        host, port = BROKER_URL.split("//")[1].split(":")
-        await client.connect(host, int(port), version=MQTTv50)
-        client.subscribe([Subscription(topic, qos=1) for topic in module_topics(prefix).split(",")])
-        await asyncio.sleep(0.5)
-        ready.set()
-        while not stop.is_set():
-            await asyncio.sleep(0.2)
-        await client.disconnect()
-        await pool.close()
-
-    asyncio.run(main())
 
 
 async def run(quick: bool = False) -> list[Table]:
@@ -302,7 +252,7 @@ async def run(quick: bool = False) -> list[Table]:
             f"{best.sent / best.publish_seconds:,.0f} msg/s ({best.sent:,} readings in {best.publish_seconds:.0f} s)."
         )
     ramp.notes.append(
-        f"{MODULES} simulated modules, {duration:.0f} s per rate, generator in 2 processes with QoS 1, "
+        f"{MODULES} simulated modules, {duration:.0f} s per rate, generator (bench.publisher) in 1 process with QoS 1, a Mosquitto of its own with default limits, "
         f"BUFFER_MAX_AGE={BUFFER_MAX_AGE} s (BUFFER_MAX_SIZE default 100); "
         "broker, PostgreSQL, sensorhub and generator share the machine's 2 cores."
     )
@@ -315,6 +265,8 @@ async def run(quick: bool = False) -> list[Table]:
         command="python -m bench ingest",
         columns=[*COLUMNS, "stored while publishing"],
     )
+    from bench.ingest_naive import naive_baseline  # it builds on this module
+
     naive = await naive_baseline(min(top, 10_000.0), duration)
     baseline.rows.append([*naive.row(), getattr(naive, "stored_during_publish", "")])
     naive_rate = getattr(naive, "stored_during_publish", 0) / naive.publish_seconds

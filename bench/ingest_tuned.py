@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from bench import common, ingest
+from bench import ingest
 from bench.common import Table
 from tests.faults.helpers import Mosquitto
 
@@ -45,19 +45,14 @@ async def run(quick: bool = False) -> list[Table]:
         columns=[*ingest.COLUMNS, "stored msg/s while publishing"],
     )
     async with tuned_mosquitto() as url:
-        saved = common.BROKER_URL, ingest.BROKER_URL
-        common.BROKER_URL = ingest.BROKER_URL = url
-        try:
-            for rate in rates:
-                result, _ = await ingest.measure(rate, duration, settle=20.0)
-                table.rows.append(
-                    [
-                        *result.row(),
-                        f"{result.stored_while_publishing / result.publish_seconds:,.0f}",
-                    ]
-                )
-        finally:
-            common.BROKER_URL, ingest.BROKER_URL = saved
+        for rate in rates:
+            result, _ = await ingest.measure(rate, duration, settle=20.0, broker_url=url)
+            table.rows.append(
+                [
+                    *result.row(),
+                    f"{result.stored_while_publishing / result.publish_seconds:,.0f}",
+                ]
+            )
     table.notes.append(
         "`drain after end` is how long the database took to catch up from the spool after the last "
         "message was published; `lost` counts readings the broker acknowledged to the generator that "

@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_
 from sensorhub.app import SensorhubApp, create_app
 from sensorhub.broker_url import BrokerAddress
 from sensorhub.config import Settings
+from sensorhub.live.coalesce import CoalescingWebSocketProtocol
 from sensorhub.plugins.embedded import free_port
 from sensorhub.runtime import Runtime
 from sensorhub.simulate.gmqtt_adapter import InFlightWindow
@@ -85,7 +86,14 @@ async def running_app(port: int | None = None, **env: str) -> AsyncIterator[Runn
     env = with_broker_protocol(env)
     settings = Settings(port=port, **{name.lower(): value for name, value in env.items()})
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        log_level="warning",
+        ws=CoalescingWebSocketProtocol,  # as `sensorhub serve`
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())

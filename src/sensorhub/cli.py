@@ -69,6 +69,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from sensorhub.app import create_app
+    from sensorhub.live.coalesce import CoalescingWebSocketProtocol
 
     settings = _settings(
         host=args.host,
@@ -93,6 +94,7 @@ def serve(args: argparse.Namespace) -> int:
         lifespan="on",
         timeout_graceful_shutdown=30,
         h11_max_incomplete_event_size=settings.max_body_bytes,
+        ws=CoalescingWebSocketProtocol,  # one socket write per client per loop iteration
         ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 from socketio import packet as sio_packet
 
 from sensorhub.config import Settings
 from sensorhub.deps import token_grants
 from sensorhub.live.access import ClientOptions, Refused, origin_check, parse_auth
-from sensorhub.live.events import mqtt_data
+from sensorhub.live.events import iso_utc, mqtt_data
 from sensorhub.live.fanout import LIVE, BoundedFanout, SendQueue, SocketIOServer
 
 
@@ -130,11 +133,11 @@ async def test_per_message_events_are_encoded_once_whatever_the_clients(
     assert [(n, d["value"]) for n, d in following_b.frames()] == [("mqtt:data", 5)]
 
 
-async def test_a_client_over_its_backlog_is_dropped(
+async def test_a_stalled_client_over_its_backlog_is_dropped_after_the_grace(
     fanout: tuple[BoundedFanout, list[str]],
 ) -> None:
     manager, _ = fanout
-    manager.max_backlog = 3
+    manager.max_backlog, manager.stall_grace = 3, 0.0
     drops: list[int] = []
     manager.on_drop = lambda: drops.append(1)
     slow = connect(manager, "slow", ClientOptions())
@@ -145,12 +148,31 @@ async def test_a_client_over_its_backlog_is_dropped(
     await asyncio.sleep(0)
 
 
+async def test_a_burst_over_the_backlog_is_kept_while_the_writer_takes(
+    fanout: tuple[BoundedFanout, list[str]],
+) -> None:
+    """A client whose writer keeps taking survives a burst above `max_backlog` (the broker
+    delivers thousands of messages at once after a flush), up to `hard_backlog`."""
+    manager, _ = fanout
+    manager.max_backlog, manager.hard_backlog, manager.stall_grace = 3, 8, 3600.0
+    drops: list[int] = []
+    manager.on_drop = lambda: drops.append(1)
+    reader = connect(manager, "reader", ClientOptions())
+    reader.close = _no_close  # type: ignore[attr-defined]
+    await manager.emit(LIVE, [message("a", n) for n in range(8)], "/")
+    assert not drops and reader.queue.events == 8
+    assert [d["value"] for _, d in reader.frames()] == list(range(8))
+    await manager.emit(LIVE, [message("a", n) for n in range(9)], "/")  # past the hard bound
+    assert drops == [1] and reader.closing
+    await asyncio.sleep(0)
+
+
 async def test_a_batched_client_is_bounded_by_the_events_its_frames_carry(
     fanout: tuple[BoundedFanout, list[str]],
 ) -> None:
     manager, _ = fanout
     manager.batch_interval = 3600
-    manager.max_backlog = 10
+    manager.max_backlog, manager.stall_grace = 10, 0.0
     drops: list[int] = []
     manager.on_drop = lambda: drops.append(1)
     slow = connect(manager, "slow", ClientOptions(batch=True))
@@ -229,3 +251,31 @@ def test_iso_utc() -> None:
     assert iso_utc(moment.replace(microsecond=0)) == "2026-01-02T03:04:05Z"
     paris = moment.astimezone(timezone(timedelta(hours=1)))
     assert iso_utc(paris) == "2026-01-02T03:04:05.123456Z"
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_iso_utc_is_isoformat_with_z(moment: datetime) -> None:
+    assert iso_utc(moment) == moment.isoformat().replace("+00:00", "Z")
+
+
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
+        lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+        max_leaves=20,
+    )
+)
+def test_frames_decode_to_what_python_socketio_would_send(payload: Any) -> None:
+    """orjson's frame (or json's, for integers beyond 64 bits) is the same JSON document.
+
+    Finite numbers only: json writes `Infinity`, which a browser's JSON.parse refuses; orjson
+    writes null."""
+    manager = BoundedFanout()
+    text = manager.encode("mqtt-message", payload)
+    expected = sio_packet.Packet(data=["mqtt-message", payload]).encode()
+    assert text[0] == expected[0] == "2"
+    assert json.loads(text[1:]) == json.loads(expected[1:])
