@@ -10,7 +10,11 @@ event-loop iteration (`call_soon`): every frame queued during one iteration leav
 Nothing waits longer than that iteration; flow control is the real transport's (uvicorn's
 protocol still pauses its sends above the transport's high-water mark).
 
-Serve with `uvicorn.Config(app, ws=CoalescingWebSocketProtocol, ...)`.
+Serve with `uvicorn.Config(app, ws=CoalescingWebSocketProtocol, ...)` (`ws` accepting a protocol
+class is uvicorn's documented option). The base class comes from uvicorn's internal module
+`uvicorn.protocols.websockets.websockets_sansio_impl`, pinned with uvicorn in pyproject.toml; this
+module is the only place that imports it, and every Socket.IO test in tests/integration runs
+through it, so a uvicorn upgrade that changes it fails them.
 """
 
 from __future__ import annotations
