@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -51,6 +52,25 @@ async def test_receipts_are_written_with_the_batch_and_read_newest_first(databas
     finally:
         await connection.close()
     assert receipts == [(1, 333, T0 + timedelta(seconds=1)), (1, 111, T0), (2, 222, T0)]
+
+
+async def test_receive_times_round_trip_to_the_microsecond(database_url: str) -> None:
+    """Receipt times travel as epoch seconds in text (db/writes.py): each must come back exact."""
+    await migrate(Settings(), database_url)
+    chooser = random.Random(14)
+    times = [
+        T0 + timedelta(microseconds=chooser.randrange(-(10**15), 10**15)) for _ in range(5_000)
+    ]
+    times += [T0, T0 + timedelta(microseconds=1), T0 - timedelta(microseconds=1)]
+    batch = Batch()
+    batch.receipts = [(n % 65_535 + 1, n, t) for n, t in enumerate(times)]
+    connection = await asyncpg.connect(database_url)
+    try:
+        await write_batch(connection, batch, client_id="sh-times")
+        receipts = await load_receipts(connection, "sh-times")
+    finally:
+        await connection.close()
+    assert [t for _, _, t in receipts] == times
 
 
 async def test_a_log_line_written_twice_is_stored_once(database_url: str) -> None:
