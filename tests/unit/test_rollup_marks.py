@@ -22,7 +22,9 @@ def batch_of(rows: list[tuple[float, str, str]]) -> Batch:
 
 
 def marked(batch: Batch, before: datetime | None = None) -> set[tuple[datetime, str, str]]:
-    return set(zip(*_hours_touched(batch, before), strict=True))
+    rows = list(batch.measurements)
+    seconds = [time.timestamp() for time, _, _, _ in rows]
+    return set(zip(*_hours_touched(rows, seconds, before), strict=True))
 
 
 def hour_of(time: datetime) -> datetime:

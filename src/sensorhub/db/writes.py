@@ -36,28 +36,42 @@ WITH dirty AS (
 )
 """
 
+# Measurement times travel as float8 epoch seconds, converted by `to_timestamp` (exact to the
+# microsecond between EXACT_SECONDS): asyncpg spends about 1 µs of CPU encoding a timestamptz,
+# 0.1 µs a float8. A batch holding a time outside that range sends every time as timestamptz
+# instead; the statements take both columns, one of them empty (`unnest` pads it with NULLs).
+EXACT_SECONDS = (-(2.0**32), 2.0**32)
+"""Epoch seconds a float8 resolves to the microsecond: 1833-11-24 to 2106-02-07."""
+
 UPSERT_MEASUREMENTS = (
-    MARK_ROLLUP_DIRTY.format(6, 7, 8)
+    MARK_ROLLUP_DIRTY.format(7, 8, 9)
     + """
 INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value)
-SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::float8[])
+SELECT coalesce(r.time, to_timestamp(r.seconds)), r.module_id, r.sensor_type, r.hardware_id,
+       r.value
+FROM unnest($1::float8[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::float8[])
+     AS r(seconds, time, module_id, sensor_type, hardware_id, value)
 ON CONFLICT (time, module_id, sensor_type, hardware_id) DO UPDATE SET value = EXCLUDED.value
 """
 )
 
 # Large batches go through COPY into a per-session staging table (emptied at each commit), then
-# one upsert from it: COPY costs about a third of the client CPU of binding unnest arrays.
+# one upsert from it: COPY costs about a third of the client CPU of binding unnest arrays. (The
+# table was `measurements_staging` with a time column only: a new name, so that a session kept
+# across an upgrade by a pooler never holds the old shape.)
 COPY_MIN_ROWS = 1_000
 CREATE_STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS measurements_staging
-(time timestamptz, module_id text, sensor_type text, hardware_id text, value float8)
+CREATE TEMP TABLE IF NOT EXISTS staged_measurements
+(seconds float8, time timestamptz, module_id text, sensor_type text, hardware_id text,
+ value float8)
 ON COMMIT DELETE ROWS
 """
 UPSERT_FROM_STAGING = (
     MARK_ROLLUP_DIRTY.format(1, 2, 3)
     + """
 INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value)
-SELECT time, module_id, sensor_type, hardware_id, value FROM measurements_staging
+SELECT coalesce(time, to_timestamp(seconds)), module_id, sensor_type, hardware_id, value
+FROM staged_measurements
 ON CONFLICT (time, module_id, sensor_type, hardware_id) DO UPDATE SET value = EXCLUDED.value
 """
 )
@@ -66,6 +80,9 @@ ON CONFLICT (time, module_id, sensor_type, hardware_id) DO UPDATE SET value = EX
 # (epoch seconds from `datetime.timestamp`) 0.5 µs; the integer columns go as array literals
 # ('{1,2,3}', `str.join`: 0.2 µs against 0.25 µs bound). `to_timestamp` rounds to the
 # microsecond, so a time round-trips exactly until 2106 (2**32 s; tests/unit/test_receipt_times.py).
+STAGED_SECONDS = ("seconds", "module_id", "sensor_type", "hardware_id", "value")
+STAGED_TIMES = ("time", "module_id", "sensor_type", "hardware_id", "value")
+
 RECEIPTS_AND_LAST_SEEN = """
 WITH receipts AS (
     INSERT INTO ingest_receipts (client_id, packet_ids, digests, times)
@@ -155,22 +172,23 @@ Hours = tuple[list[datetime], list[str], list[str]]
 """(hour, module, sensor) buckets as three columns."""
 
 
-def _hours_touched(batch: Batch, before: datetime | None = None) -> Hours:
-    """The (hour, module, sensor) buckets of a batch to recompute (only hours starting before
-    `before` when given). Computed here: in SQL it cost a third of the write.
+def _hours_touched(
+    rows: Sequence[MeasurementKey], seconds: Sequence[float], before: datetime | None = None
+) -> Hours:
+    """The (hour, module, sensor) buckets of a batch's measurement keys `rows` (whose times are
+    `seconds` since the epoch) to recompute (only hours starting before `before` when given).
+    Computed here: in SQL it cost a third of the write.
 
     A batch within one hour (live and most backlogs) costs a third of taking each row's hour;
     otherwise each sensor's hours are those from its earliest to its latest row (marking an hour
     without rows only recomputes it), row by row past MARK_SPAN_HOURS.
     """
-    rows = batch.measurements.keys()
-    times = list(map(itemgetter(0), rows))
-    first, last = int(min(times).timestamp()) // 3600, int(max(times).timestamp()) // 3600
+    first, last = int(min(seconds) // 3600), int(max(seconds) // 3600)
     touched: set[tuple[int, str, str]] = set()
     if first == last:  # the usual batch: one hour, each sensor once
         touched.update((first, m, s) for m, s in set(map(itemgetter(1, 2), rows)))
     else:
-        touched = _hours_by_sensor(rows)
+        touched = _hours_by_sensor(rows, seconds)
     keys = sorted(touched)
     if before is not None:
         limit = before.timestamp()
@@ -179,10 +197,12 @@ def _hours_touched(batch: Batch, before: datetime | None = None) -> Hours:
     return hours, [m for _, m, _ in keys], [s for _, _, s in keys]
 
 
-def _hours_by_sensor(rows: Iterable[MeasurementKey]) -> set[tuple[int, str, str]]:
+def _hours_by_sensor(
+    rows: Sequence[MeasurementKey], seconds: Sequence[float]
+) -> set[tuple[int, str, str]]:
     """(hour, module, sensor) of rows spanning several hours, through each sensor's span."""
-    spans: dict[tuple[str, str], list[datetime]] = {}
-    for t, m, s, _ in rows:
+    spans: dict[tuple[str, str], list[float]] = {}
+    for t, (_, m, s, _) in zip(seconds, rows, strict=True):
         span = spans.get((m, s))
         if span is None:
             spans[m, s] = [t, t]
@@ -193,13 +213,17 @@ def _hours_by_sensor(rows: Iterable[MeasurementKey]) -> set[tuple[int, str, str]
     touched: set[tuple[int, str, str]] = set()
     wide: set[tuple[str, str]] = set()
     for (m, s), (first, last) in spans.items():
-        start, end = int(first.timestamp()) // 3600, int(last.timestamp()) // 3600
+        start, end = int(first // 3600), int(last // 3600)
         if end - start < MARK_SPAN_HOURS:
             touched.update((hour, m, s) for hour in range(start, end + 1))
         else:
             wide.add((m, s))
     if wide:
-        touched.update((int(t.timestamp()) // 3600, m, s) for t, m, s, _ in rows if (m, s) in wide)
+        touched.update(
+            (int(t // 3600), m, s)
+            for t, (_, m, s, _) in zip(seconds, rows, strict=True)
+            if (m, s) in wide
+        )
     return touched
 
 
@@ -234,11 +258,13 @@ async def write_batch(
         for sql, args in _grouped_upserts(batch.sensor_rows).items():
             await connection.executemany(sql, args)
         if batch.measurements:
+            rows = list(batch.measurements)
+            seconds = list(map(datetime.timestamp, map(itemgetter(0), rows)))
             hours: Hours = ([], [], [])
             if track_rollup:
                 before = datetime.now(UTC) - BACKFILL_AGE if backfill_only else None
-                hours = _hours_touched(batch, before)
-            await _upsert_measurements(connection, batch, hours)
+                hours = _hours_touched(rows, seconds, before)
+            await _upsert_measurements(connection, batch, rows, seconds, hours)
         if batch.logs:
             await connection.execute(
                 INSERT_LOGS,
@@ -254,19 +280,36 @@ def _array_literal(elements: Iterable[str]) -> str:
     return "{" + ",".join(elements) + "}"
 
 
-async def _upsert_measurements(connection: asyncpg.Connection, batch: Batch, hours: Hours) -> None:
-    """Upsert the batch's measurements (keys are unique within a batch) and queue `hours`."""
-    if len(batch.measurements) < COPY_MIN_ROWS:
-        columns = list(zip(*batch.measurements.keys(), strict=True))
+async def _upsert_measurements(
+    connection: asyncpg.Connection,
+    batch: Batch,
+    rows: list[MeasurementKey],
+    seconds: list[float],
+    hours: Hours,
+) -> None:
+    """Upsert the batch's measurements (`rows`, unique keys whose times are `seconds` since the
+    epoch) and queue `hours`."""
+    times: list[datetime] = []
+    if not (EXACT_SECONDS[0] <= min(seconds) and max(seconds) < EXACT_SECONDS[1]):
+        seconds, times = [], [key[0] for key in rows]
+    values = list(batch.measurements.values())
+    if len(rows) < COPY_MIN_ROWS:
+        _, modules, sensors, hardware = zip(*rows, strict=True)
         await connection.execute(
-            UPSERT_MEASUREMENTS, *columns, list(batch.measurements.values()), *hours
+            UPSERT_MEASUREMENTS, seconds, times, modules, sensors, hardware, values, *hours
         )
         return
     await connection.execute(CREATE_STAGING)
-    await connection.copy_records_to_table(
-        "measurements_staging",
-        records=[(*key, value) for key, value in batch.measurements.items()],
-    )
+    records: list[tuple[object, ...]]
+    if times:
+        columns = STAGED_TIMES
+        records = [(*key, value) for key, value in zip(rows, values, strict=True)]
+    else:
+        columns = STAGED_SECONDS
+        records = [
+            (t, m, s, h, v) for t, (_, m, s, h), v in zip(seconds, rows, values, strict=True)
+        ]
+    await connection.copy_records_to_table("staged_measurements", records=records, columns=columns)
     await connection.execute(UPSERT_FROM_STAGING, *hours)
 
 
