@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
 import asyncpg
 
-from sensorhub.db import schema
+from sensorhub.db import array_literals, schema
 from sensorhub.db.deadline import with_deadline
 from sensorhub.db.rollup import BACKFILL_AGE
+from sensorhub.db.rollup_marks import Marks, hours_touched
 from sensorhub.ingest.batch import Batch, MeasurementKey
 from sensorhub.ingest.receipts import Receipt
 
@@ -29,10 +30,13 @@ logger = logging.getLogger(__name__)
 # (sensorhub.db.rollup) rides along with the measurements upsert, and the receipts row with the
 # `last_seen` upsert. The queue is append-only with no unique key, so inserting into it never
 # waits on the job (issue 17's hourly stall).
+# Columns of text and integers are bound as array literals (sensorhub.db.array_literals).
 MARK_ROLLUP_DIRTY = """
 WITH dirty AS (
     INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type)
-    SELECT * FROM unnest(${0}::timestamptz[], ${1}::text[], ${2}::text[])
+    SELECT to_timestamp(d.hour * 3600), d.module_id, d.sensor_type
+    FROM unnest(${0}::text::int8[], ${1}::text::text[], ${2}::text::text[])
+         AS d(hour, module_id, sensor_type)
 )
 """
 
@@ -49,7 +53,8 @@ UPSERT_MEASUREMENTS = (
 INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value)
 SELECT coalesce(r.time, to_timestamp(r.seconds)), r.module_id, r.sensor_type, r.hardware_id,
        r.value
-FROM unnest($1::float8[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::float8[])
+FROM unnest($1::float8[], $2::timestamptz[], $3::text::text[], $4::text::text[],
+            $5::text::text[], $6::float8[])
      AS r(seconds, time, module_id, sensor_type, hardware_id, value)
 ON CONFLICT (time, module_id, sensor_type, hardware_id) DO UPDATE SET value = EXCLUDED.value
 """
@@ -92,7 +97,7 @@ WITH receipts AS (
     WHERE $2 <> '{}'
 )
 INSERT INTO device_system_status (module_id, name, last_seen)
-SELECT id, id, seen FROM unnest($5::text[], $6::timestamptz[]) AS t(id, seen)
+SELECT id, id, to_timestamp(seen) FROM unnest($5::text::text[], $6::float8[]) AS t(id, seen)
 ON CONFLICT (module_id) DO UPDATE
 SET last_seen = GREATEST(device_system_status.last_seen, EXCLUDED.last_seen)
 """
@@ -164,69 +169,6 @@ def _grouped_upserts(
     return statements
 
 
-MARK_SPAN_HOURS = 24
-"""A sensor's rows in one batch spanning at most this many hours mark every hour of the span."""
-
-
-Hours = tuple[list[datetime], list[str], list[str]]
-"""(hour, module, sensor) buckets as three columns."""
-
-
-def _hours_touched(
-    rows: Sequence[MeasurementKey], seconds: Sequence[float], before: datetime | None = None
-) -> Hours:
-    """The (hour, module, sensor) buckets of a batch's measurement keys `rows` (whose times are
-    `seconds` since the epoch) to recompute (only hours starting before `before` when given).
-    Computed here: in SQL it cost a third of the write.
-
-    A batch within one hour (live and most backlogs) costs a third of taking each row's hour;
-    otherwise each sensor's hours are those from its earliest to its latest row (marking an hour
-    without rows only recomputes it), row by row past MARK_SPAN_HOURS.
-    """
-    first, last = int(min(seconds) // 3600), int(max(seconds) // 3600)
-    touched: set[tuple[int, str, str]] = set()
-    if first == last:  # the usual batch: one hour, each sensor once
-        touched.update((first, m, s) for m, s in set(map(itemgetter(1, 2), rows)))
-    else:
-        touched = _hours_by_sensor(rows, seconds)
-    keys = sorted(touched)
-    if before is not None:
-        limit = before.timestamp()
-        keys = [key for key in keys if key[0] * 3600 < limit]
-    hours = [datetime.fromtimestamp(hour * 3600, UTC) for hour, _, _ in keys]
-    return hours, [m for _, m, _ in keys], [s for _, _, s in keys]
-
-
-def _hours_by_sensor(
-    rows: Sequence[MeasurementKey], seconds: Sequence[float]
-) -> set[tuple[int, str, str]]:
-    """(hour, module, sensor) of rows spanning several hours, through each sensor's span."""
-    spans: dict[tuple[str, str], list[float]] = {}
-    for t, (_, m, s, _) in zip(seconds, rows, strict=True):
-        span = spans.get((m, s))
-        if span is None:
-            spans[m, s] = [t, t]
-        elif t < span[0]:
-            span[0] = t
-        elif t > span[1]:
-            span[1] = t
-    touched: set[tuple[int, str, str]] = set()
-    wide: set[tuple[str, str]] = set()
-    for (m, s), (first, last) in spans.items():
-        start, end = int(first // 3600), int(last // 3600)
-        if end - start < MARK_SPAN_HOURS:
-            touched.update((hour, m, s) for hour in range(start, end + 1))
-        else:
-            wide.add((m, s))
-    if wide:
-        touched.update(
-            (int(t // 3600), m, s)
-            for t, (_, m, s, _) in zip(seconds, rows, strict=True)
-            if (m, s) in wide
-        )
-    return touched
-
-
 async def write_batch(
     connection: asyncpg.Connection,
     batch: Batch,
@@ -247,11 +189,11 @@ async def write_batch(
             await connection.execute(
                 RECEIPTS_AND_LAST_SEEN,
                 client_id,
-                _array_literal(map(str, batch.receipt_ids)),
-                _array_literal(map(str, batch.receipt_digests)),
+                array_literals.integers(batch.receipt_ids),
+                array_literals.integers(batch.receipt_digests),
                 list(map(datetime.timestamp, batch.receipt_times)),
-                list(batch.last_seen),
-                list(batch.last_seen.values()),
+                array_literals.texts(list(batch.last_seen)),
+                list(map(datetime.timestamp, batch.last_seen.values())),
             )
         for sql, args in _grouped_upserts(batch.module_fields).items():
             await connection.executemany(sql, args)
@@ -260,11 +202,11 @@ async def write_batch(
         if batch.measurements:
             rows = list(batch.measurements)
             seconds = list(map(datetime.timestamp, map(itemgetter(0), rows)))
-            hours: Hours = ([], [], [])
+            marks: Marks = ([], [], [])
             if track_rollup:
-                before = datetime.now(UTC) - BACKFILL_AGE if backfill_only else None
-                hours = _hours_touched(rows, seconds, before)
-            await _upsert_measurements(connection, batch, rows, seconds, hours)
+                before = (datetime.now(UTC) - BACKFILL_AGE).timestamp() if backfill_only else None
+                marks = hours_touched(rows, seconds, before)
+            await _upsert_measurements(connection, batch, rows, seconds, marks)
         if batch.logs:
             await connection.execute(
                 INSERT_LOGS,
@@ -275,20 +217,15 @@ async def write_batch(
             )
 
 
-def _array_literal(elements: Iterable[str]) -> str:
-    """A PostgreSQL array literal of numbers given as text: `{1,2,3}`."""
-    return "{" + ",".join(elements) + "}"
-
-
 async def _upsert_measurements(
     connection: asyncpg.Connection,
     batch: Batch,
     rows: list[MeasurementKey],
     seconds: list[float],
-    hours: Hours,
+    marks: Marks,
 ) -> None:
     """Upsert the batch's measurements (`rows`, unique keys whose times are `seconds` since the
-    epoch) and queue `hours`."""
+    epoch) and queue the rollup `marks`."""
     times: list[datetime] = []
     if not (EXACT_SECONDS[0] <= min(seconds) and max(seconds) < EXACT_SECONDS[1]):
         seconds, times = [], [key[0] for key in rows]
@@ -296,7 +233,14 @@ async def _upsert_measurements(
     if len(rows) < COPY_MIN_ROWS:
         _, modules, sensors, hardware = zip(*rows, strict=True)
         await connection.execute(
-            UPSERT_MEASUREMENTS, seconds, times, modules, sensors, hardware, values, *hours
+            UPSERT_MEASUREMENTS,
+            seconds,
+            times,
+            array_literals.texts(modules),
+            array_literals.texts(sensors),
+            array_literals.texts(hardware),
+            values,
+            *_bound(marks),
         )
         return
     await connection.execute(CREATE_STAGING)
@@ -310,7 +254,16 @@ async def _upsert_measurements(
             (t, m, s, h, v) for t, (_, m, s, h), v in zip(seconds, rows, values, strict=True)
         ]
     await connection.copy_records_to_table("staged_measurements", records=records, columns=columns)
-    await connection.execute(UPSERT_FROM_STAGING, *hours)
+    await connection.execute(UPSERT_FROM_STAGING, *_bound(marks))
+
+
+def _bound(marks: Marks) -> tuple[str, str, str]:
+    hours, modules, sensors = marks
+    return (
+        array_literals.integers(hours),
+        array_literals.texts(modules),
+        array_literals.texts(sensors),
+    )
 
 
 async def load_receipts(
