@@ -109,8 +109,11 @@ class Batch:
                     measurement.hardware_id,
                 )
                 measurements = self.measurements
-                measurements.pop(key, None)  # re-insert: the dict order is the order of arrival
+                count = len(measurements)
                 measurements[key] = measurement.value
+                if len(measurements) == count:  # a key seen before: move it to the end, so
+                    del measurements[key]  # that the dict order stays the order of arrival
+                    measurements[key] = measurement.value
             return
         if accepted.status is not None and not (
             retained and accepted.kind is MessageKind.SENSOR_CONFIG

@@ -76,6 +76,7 @@ class IngestBuffer:
         self._max_size = max_size
         self._max_age = max_age
         self._max_batch = max(max_batch, 1)
+        self._least_flush_size = min(max_size, self._max_batch)
         self._backlog_limit = max(backlog_limit, max_size)
         self._backlogged = False
         self._batch = Batch()
@@ -109,7 +110,8 @@ class IngestBuffer:
         done = self._batch_done
         batch = self._batch
         batch.add(accepted, retained=retained, device_time=device_time, receipt=receipt)
-        if len(batch) >= self._flush_size:
+        # `_flush_size` is never below `_least_flush_size`: most messages skip the property.
+        if len(batch) >= self._least_flush_size and len(batch) >= self._flush_size:
             if len(batch) >= self._max_batch:
                 self._seal()
             self._wake.set()
