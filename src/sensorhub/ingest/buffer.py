@@ -110,10 +110,13 @@ class IngestBuffer:
         done = self._batch_done
         batch = self._batch
         batch.add(accepted, retained=retained, device_time=device_time, receipt=receipt)
-        # `_flush_size` is never below `_least_flush_size`: most messages skip the property.
-        if len(batch) >= self._least_flush_size and len(batch) >= self._flush_size:
-            if len(batch) >= self._max_batch:
-                self._seal()
+        size = len(batch)
+        if size >= self._max_batch:
+            self._seal()
+            self._wake.set()
+        elif (  # cheapest test first: most messages skip the `_flush_size` property
+            size >= self._least_flush_size and not self._wake.is_set() and size >= self._flush_size
+        ):
             self._wake.set()
         return done
 
