@@ -36,6 +36,21 @@ def test_same_key_twice_keeps_the_last_value() -> None:
     assert batch.measurements[key] == 21
 
 
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["a", "b"]), st.floats(0, 9))))
+def test_measurements_hold_each_key_once_latest_value_in_order_of_last_arrival(
+    readings: list[tuple[int, str, float]],
+) -> None:
+    batch = Batch()
+    expected: dict[tuple[datetime, str, str, str], float] = {}
+    for minute, sensor, value in readings:
+        stamp = (NOW - timedelta(minutes=minute)).isoformat()
+        batch.add(accepted(f"m1/{sensor}", f'{{"value": {value}, "time": "{stamp}"}}'))
+        key = (NOW - timedelta(minutes=minute), "m1", sensor, "default")
+        expected.pop(key, None)
+        expected[key] = value
+    assert list(batch.measurements.items()) == list(expected.items())
+
+
 def test_status_updates_are_coalesced_per_module_latest_wins() -> None:
     batch = Batch()
     batch.add(accepted("m1/system", '{"rssi": -70, "memory": {"heapFreeKb": 100}}'))

@@ -1,12 +1,12 @@
 """The hours a batch queues for the rollup: every hour holding a row, and only hours within each
-sensor's span of rows (sensorhub.db.writes._hours_touched)."""
+sensor's span of rows (sensorhub.db.rollup_marks.hours_touched)."""
 
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sensorhub.db.writes import MARK_SPAN_HOURS, _hours_touched
+from sensorhub.db.rollup_marks import MARK_SPAN_HOURS, hours_touched
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.messages import Measurement
 
@@ -22,7 +22,12 @@ def batch_of(rows: list[tuple[float, str, str]]) -> Batch:
 
 
 def marked(batch: Batch, before: datetime | None = None) -> set[tuple[datetime, str, str]]:
-    return set(zip(*_hours_touched(batch, before), strict=True))
+    rows = list(batch.measurements)
+    seconds = [time.timestamp() for time, _, _, _ in rows]
+    limit = None if before is None else before.timestamp()
+    hours, modules, sensors = hours_touched(rows, seconds, limit)
+    starts = [datetime.fromtimestamp(hour * 3600, UTC) for hour in hours]
+    return set(zip(starts, modules, sensors, strict=True))
 
 
 def hour_of(time: datetime) -> datetime:

@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
 import asyncpg
 
-from sensorhub.db import schema
+from sensorhub.db import array_literals, schema
 from sensorhub.db.deadline import with_deadline
 from sensorhub.db.rollup import BACKFILL_AGE
+from sensorhub.db.rollup_marks import Marks, hours_touched
 from sensorhub.ingest.batch import Batch, MeasurementKey
 from sensorhub.ingest.receipts import Receipt
 
@@ -29,46 +30,74 @@ logger = logging.getLogger(__name__)
 # (sensorhub.db.rollup) rides along with the measurements upsert, and the receipts row with the
 # `last_seen` upsert. The queue is append-only with no unique key, so inserting into it never
 # waits on the job (issue 17's hourly stall).
+# Columns of text and integers are bound as array literals (sensorhub.db.array_literals).
 MARK_ROLLUP_DIRTY = """
 WITH dirty AS (
     INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type)
-    SELECT * FROM unnest(${0}::timestamptz[], ${1}::text[], ${2}::text[])
+    SELECT to_timestamp(d.hour * 3600), d.module_id, d.sensor_type
+    FROM unnest(${0}::text::int8[], ${1}::text::text[], ${2}::text::text[])
+         AS d(hour, module_id, sensor_type)
 )
 """
 
+# Measurement times travel as float8 epoch seconds, converted by `to_timestamp` (exact to the
+# microsecond between EXACT_SECONDS): asyncpg spends about 1 µs of CPU encoding a timestamptz,
+# 0.1 µs a float8. A batch holding a time outside that range sends every time as timestamptz
+# instead; the statements take both columns, one of them empty (`unnest` pads it with NULLs).
+EXACT_SECONDS = (-(2.0**32), 2.0**32)
+"""Epoch seconds a float8 resolves to the microsecond: 1833-11-24 to 2106-02-07."""
+
 UPSERT_MEASUREMENTS = (
-    MARK_ROLLUP_DIRTY.format(6, 7, 8)
+    MARK_ROLLUP_DIRTY.format(7, 8, 9)
     + """
 INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value)
-SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::float8[])
+SELECT coalesce(r.time, to_timestamp(r.seconds)), r.module_id, r.sensor_type, r.hardware_id,
+       r.value
+FROM unnest($1::float8[], $2::timestamptz[], $3::text::text[], $4::text::text[],
+            $5::text::text[], $6::float8[])
+     AS r(seconds, time, module_id, sensor_type, hardware_id, value)
 ON CONFLICT (time, module_id, sensor_type, hardware_id) DO UPDATE SET value = EXCLUDED.value
 """
 )
 
 # Large batches go through COPY into a per-session staging table (emptied at each commit), then
-# one upsert from it: COPY costs about a third of the client CPU of binding unnest arrays.
+# one upsert from it: COPY costs about a third of the client CPU of binding unnest arrays. (The
+# table was `measurements_staging` with a time column only: a new name, so that a session kept
+# across an upgrade by a pooler never holds the old shape.)
 COPY_MIN_ROWS = 1_000
 CREATE_STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS measurements_staging
-(time timestamptz, module_id text, sensor_type text, hardware_id text, value float8)
+CREATE TEMP TABLE IF NOT EXISTS staged_measurements
+(seconds float8, time timestamptz, module_id text, sensor_type text, hardware_id text,
+ value float8)
 ON COMMIT DELETE ROWS
 """
 UPSERT_FROM_STAGING = (
     MARK_ROLLUP_DIRTY.format(1, 2, 3)
     + """
 INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value)
-SELECT time, module_id, sensor_type, hardware_id, value FROM measurements_staging
+SELECT coalesce(time, to_timestamp(seconds)), module_id, sensor_type, hardware_id, value
+FROM staged_measurements
 ON CONFLICT (time, module_id, sensor_type, hardware_id) DO UPDATE SET value = EXCLUDED.value
 """
 )
 
+# Client CPU per receipt in asyncpg: a timestamptz[] element costs about 1 µs, a float8[] one
+# (epoch seconds from `datetime.timestamp`) 0.5 µs; the integer columns go as array literals
+# ('{1,2,3}', `str.join`: 0.2 µs against 0.25 µs bound). `to_timestamp` rounds to the
+# microsecond, so a time round-trips exactly until 2106 (2**32 s; tests/unit/test_receipt_times.py).
+STAGED_SECONDS = ("seconds", "module_id", "sensor_type", "hardware_id", "value")
+STAGED_TIMES = ("time", "module_id", "sensor_type", "hardware_id", "value")
+
 RECEIPTS_AND_LAST_SEEN = """
 WITH receipts AS (
     INSERT INTO ingest_receipts (client_id, packet_ids, digests, times)
-    SELECT $1, $2::int[], $3::int8[], $4::timestamptz[] WHERE cardinality($2::int[]) > 0
+    SELECT $1, $2::text::int[], $3::text::int8[],
+           ARRAY(SELECT to_timestamp(t.seconds)
+                 FROM unnest($4::float8[]) WITH ORDINALITY AS t(seconds, n) ORDER BY t.n)
+    WHERE $2 <> '{}'
 )
 INSERT INTO device_system_status (module_id, name, last_seen)
-SELECT id, id, seen FROM unnest($5::text[], $6::timestamptz[]) AS t(id, seen)
+SELECT id, id, to_timestamp(seen) FROM unnest($5::text::text[], $6::float8[]) AS t(id, seen)
 ON CONFLICT (module_id) DO UPDATE
 SET last_seen = GREATEST(device_system_status.last_seen, EXCLUDED.last_seen)
 """
@@ -140,62 +169,6 @@ def _grouped_upserts(
     return statements
 
 
-MARK_SPAN_HOURS = 24
-"""A sensor's rows in one batch spanning at most this many hours mark every hour of the span."""
-
-
-Hours = tuple[list[datetime], list[str], list[str]]
-"""(hour, module, sensor) buckets as three columns."""
-
-
-def _hours_touched(batch: Batch, before: datetime | None = None) -> Hours:
-    """The (hour, module, sensor) buckets of a batch to recompute (only hours starting before
-    `before` when given). Computed here: in SQL it cost a third of the write.
-
-    A batch within one hour (live and most backlogs) costs a third of taking each row's hour;
-    otherwise each sensor's hours are those from its earliest to its latest row (marking an hour
-    without rows only recomputes it), row by row past MARK_SPAN_HOURS.
-    """
-    rows = batch.measurements.keys()
-    times = list(map(itemgetter(0), rows))
-    first, last = int(min(times).timestamp()) // 3600, int(max(times).timestamp()) // 3600
-    touched: set[tuple[int, str, str]] = set()
-    if first == last:  # the usual batch: one hour, each sensor once
-        touched.update((first, m, s) for m, s in set(map(itemgetter(1, 2), rows)))
-    else:
-        touched = _hours_by_sensor(rows)
-    keys = sorted(touched)
-    if before is not None:
-        limit = before.timestamp()
-        keys = [key for key in keys if key[0] * 3600 < limit]
-    hours = [datetime.fromtimestamp(hour * 3600, UTC) for hour, _, _ in keys]
-    return hours, [m for _, m, _ in keys], [s for _, _, s in keys]
-
-
-def _hours_by_sensor(rows: Iterable[MeasurementKey]) -> set[tuple[int, str, str]]:
-    """(hour, module, sensor) of rows spanning several hours, through each sensor's span."""
-    spans: dict[tuple[str, str], list[datetime]] = {}
-    for t, m, s, _ in rows:
-        span = spans.get((m, s))
-        if span is None:
-            spans[m, s] = [t, t]
-        elif t < span[0]:
-            span[0] = t
-        elif t > span[1]:
-            span[1] = t
-    touched: set[tuple[int, str, str]] = set()
-    wide: set[tuple[str, str]] = set()
-    for (m, s), (first, last) in spans.items():
-        start, end = int(first.timestamp()) // 3600, int(last.timestamp()) // 3600
-        if end - start < MARK_SPAN_HOURS:
-            touched.update((hour, m, s) for hour in range(start, end + 1))
-        else:
-            wide.add((m, s))
-    if wide:
-        touched.update((int(t.timestamp()) // 3600, m, s) for t, m, s, _ in rows if (m, s) in wide)
-    return touched
-
-
 async def write_batch(
     connection: asyncpg.Connection,
     batch: Batch,
@@ -212,27 +185,28 @@ async def write_batch(
     same transaction, so a receive time is on record exactly when its rows are.
     """
     async with connection.transaction():
-        if batch.receipts or batch.last_seen:
-            packet_ids, digests, times = list(zip(*batch.receipts, strict=True)) or [(), (), ()]
+        if batch.receipt_ids or batch.last_seen:
             await connection.execute(
                 RECEIPTS_AND_LAST_SEEN,
                 client_id,
-                list(packet_ids),
-                list(digests),
-                list(times),
-                list(batch.last_seen),
-                list(batch.last_seen.values()),
+                array_literals.integers(batch.receipt_ids),
+                array_literals.integers(batch.receipt_digests),
+                list(map(datetime.timestamp, batch.receipt_times)),
+                array_literals.texts(list(batch.last_seen)),
+                list(map(datetime.timestamp, batch.last_seen.values())),
             )
         for sql, args in _grouped_upserts(batch.module_fields).items():
             await connection.executemany(sql, args)
         for sql, args in _grouped_upserts(batch.sensor_rows).items():
             await connection.executemany(sql, args)
         if batch.measurements:
-            hours: Hours = ([], [], [])
+            rows = list(batch.measurements)
+            seconds = list(map(datetime.timestamp, map(itemgetter(0), rows)))
+            marks: Marks = ([], [], [])
             if track_rollup:
-                before = datetime.now(UTC) - BACKFILL_AGE if backfill_only else None
-                hours = _hours_touched(batch, before)
-            await _upsert_measurements(connection, batch, hours)
+                before = (datetime.now(UTC) - BACKFILL_AGE).timestamp() if backfill_only else None
+                marks = hours_touched(rows, seconds, before)
+            await _upsert_measurements(connection, batch, rows, seconds, marks)
         if batch.logs:
             await connection.execute(
                 INSERT_LOGS,
@@ -243,20 +217,53 @@ async def write_batch(
             )
 
 
-async def _upsert_measurements(connection: asyncpg.Connection, batch: Batch, hours: Hours) -> None:
-    """Upsert the batch's measurements (keys are unique within a batch) and queue `hours`."""
-    if len(batch.measurements) < COPY_MIN_ROWS:
-        columns = list(zip(*batch.measurements.keys(), strict=True))
+async def _upsert_measurements(
+    connection: asyncpg.Connection,
+    batch: Batch,
+    rows: list[MeasurementKey],
+    seconds: list[float],
+    marks: Marks,
+) -> None:
+    """Upsert the batch's measurements (`rows`, unique keys whose times are `seconds` since the
+    epoch) and queue the rollup `marks`."""
+    times: list[datetime] = []
+    if not (EXACT_SECONDS[0] <= min(seconds) and max(seconds) < EXACT_SECONDS[1]):
+        seconds, times = [], [key[0] for key in rows]
+    values = list(batch.measurements.values())
+    if len(rows) < COPY_MIN_ROWS:
+        _, modules, sensors, hardware = zip(*rows, strict=True)
         await connection.execute(
-            UPSERT_MEASUREMENTS, *columns, list(batch.measurements.values()), *hours
+            UPSERT_MEASUREMENTS,
+            seconds,
+            times,
+            array_literals.texts(modules),
+            array_literals.texts(sensors),
+            array_literals.texts(hardware),
+            values,
+            *_bound(marks),
         )
         return
     await connection.execute(CREATE_STAGING)
-    await connection.copy_records_to_table(
-        "measurements_staging",
-        records=[(*key, value) for key, value in batch.measurements.items()],
+    records: list[tuple[object, ...]]
+    if times:
+        columns = STAGED_TIMES
+        records = [(*key, value) for key, value in zip(rows, values, strict=True)]
+    else:
+        columns = STAGED_SECONDS
+        records = [
+            (t, m, s, h, v) for t, (_, m, s, h), v in zip(seconds, rows, values, strict=True)
+        ]
+    await connection.copy_records_to_table("staged_measurements", records=records, columns=columns)
+    await connection.execute(UPSERT_FROM_STAGING, *_bound(marks))
+
+
+def _bound(marks: Marks) -> tuple[str, str, str]:
+    hours, modules, sensors = marks
+    return (
+        array_literals.integers(hours),
+        array_literals.texts(modules),
+        array_literals.texts(sensors),
     )
-    await connection.execute(UPSERT_FROM_STAGING, *hours)
 
 
 async def load_receipts(

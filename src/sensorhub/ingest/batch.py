@@ -45,7 +45,11 @@ class Batch:
     sensor_rows: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     last_seen: dict[str, datetime] = field(default_factory=dict)
     logs: list[LogEntry] = field(default_factory=list)
-    receipts: list[Receipt] = field(default_factory=list)
+    # The receipts as columns (packet ids, digests, receive times): the write sends each column
+    # as one array, and appending to three lists is cheaper than building and unzipping tuples.
+    receipt_ids: list[int] = field(default_factory=list)
+    receipt_digests: list[int] = field(default_factory=list)
+    receipt_times: list[datetime] = field(default_factory=list)
     messages: int = 0
 
     def __len__(self) -> int:
@@ -54,6 +58,17 @@ class Batch:
     @property
     def measurement_count(self) -> int:
         return len(self.measurements)
+
+    @property
+    def receipts(self) -> list[Receipt]:
+        """The receipts of the batch's QoS 1 packets, in order of arrival."""
+        return list(zip(self.receipt_ids, self.receipt_digests, self.receipt_times, strict=True))
+
+    @receipts.setter
+    def receipts(self, receipts: list[Receipt]) -> None:
+        self.receipt_ids = [packet_id for packet_id, _, _ in receipts]
+        self.receipt_digests = [code for _, code, _ in receipts]
+        self.receipt_times = [received for _, _, received in receipts]
 
     def add(
         self,
@@ -74,7 +89,10 @@ class Batch:
         """
         self.messages += 1
         if receipt is not None:
-            self.receipts.append(receipt)
+            packet_id, code, received = receipt
+            self.receipt_ids.append(packet_id)
+            self.receipt_digests.append(code)
+            self.receipt_times.append(received)
         if not retained:
             module_id, moment = accepted.module_id, accepted.time
             seen = self.last_seen.get(module_id)
@@ -91,8 +109,11 @@ class Batch:
                     measurement.hardware_id,
                 )
                 measurements = self.measurements
-                measurements.pop(key, None)  # re-insert: the dict order is the order of arrival
+                count = len(measurements)
                 measurements[key] = measurement.value
+                if len(measurements) == count:  # a key seen before: move it to the end, so
+                    del measurements[key]  # that the dict order stays the order of arrival
+                    measurements[key] = measurement.value
             return
         if accepted.status is not None and not (
             retained and accepted.kind is MessageKind.SENSOR_CONFIG
@@ -135,4 +156,6 @@ class Batch:
             if module_id not in self.last_seen or seen > self.last_seen[module_id]:
                 self.last_seen[module_id] = seen
         self.logs.extend(other.logs)
-        self.receipts.extend(other.receipts)
+        self.receipt_ids.extend(other.receipt_ids)
+        self.receipt_digests.extend(other.receipt_digests)
+        self.receipt_times.extend(other.receipt_times)

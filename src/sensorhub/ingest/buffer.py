@@ -76,6 +76,7 @@ class IngestBuffer:
         self._max_size = max_size
         self._max_age = max_age
         self._max_batch = max(max_batch, 1)
+        self._least_flush_size = min(max_size, self._max_batch)
         self._backlog_limit = max(backlog_limit, max_size)
         self._backlogged = False
         self._batch = Batch()
@@ -109,9 +110,13 @@ class IngestBuffer:
         done = self._batch_done
         batch = self._batch
         batch.add(accepted, retained=retained, device_time=device_time, receipt=receipt)
-        if len(batch) >= self._flush_size:
-            if len(batch) >= self._max_batch:
-                self._seal()
+        size = len(batch)
+        if size >= self._max_batch:
+            self._seal()
+            self._wake.set()
+        elif (  # cheapest test first: most messages skip the `_flush_size` property
+            size >= self._least_flush_size and not self._wake.is_set() and size >= self._flush_size
+        ):
             self._wake.set()
         return done
 
