@@ -33,10 +33,13 @@ from bench.common import (
     wait_for_count,
 )
 from bench.publisher import PublishStats, publish
+from sensorhub.config import Settings
 
 MODULES = 100
 SETTLE_SECONDS = 5.0
 BUFFER_MAX_AGE = "1"
+DEFAULT_BATCH = Settings.model_fields["buffer_max_size"].default
+DEFAULT_WINDOW = Settings.model_fields["mqtt_receive_maximum"].default
 """Flush age for the benchmark: with the default 10 s the last partial batch would still be waiting
 when the count settles. Under load batches fill up long before (see rows per round trip)."""
 
@@ -253,7 +256,8 @@ async def run(quick: bool = False) -> list[Table]:
         )
     ramp.notes.append(
         f"{MODULES} simulated modules, {duration:.0f} s per rate, generator (bench.publisher) in 1 process with QoS 1, a Mosquitto of its own with default limits, "
-        f"BUFFER_MAX_AGE={BUFFER_MAX_AGE} s (BUFFER_MAX_SIZE default 100); "
+        f"BUFFER_MAX_AGE={BUFFER_MAX_AGE} s, everything else default (BUFFER_MAX_SIZE {DEFAULT_BATCH:,}, "
+        f"MQTT_RECEIVE_MAXIMUM {DEFAULT_WINDOW:,}); "
         "broker, PostgreSQL, sensorhub and generator share the machine's 2 cores."
     )
     tables = [ramp]
