@@ -22,10 +22,10 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.drain import messages as drain_messages
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.delivery import Delivery
@@ -47,19 +47,6 @@ SENSORS = {
 """Sensor type → a typical reading."""
 READ_CHUNK = 100
 """Deliveries accepted between two yields to the event loop in the `accept` measurement."""
-
-
-def drain_messages(total: int) -> Iterator[tuple[str, bytes]]:
-    """The messages of `python -m bench drain` (bench/drain.py), without importing the broker."""
-    base = datetime.now(UTC) - timedelta(hours=2)
-    for n in range(total):
-        module, sensor = n % 100, (n // 100) % 8
-        topic = f"drain-{module:03d}/s{sensor}/temperature"
-        if n % 2:
-            yield topic, f"{20 + n % 100 / 10}".encode()
-        else:
-            stamp = (base + timedelta(milliseconds=n)).isoformat()
-            yield topic, json.dumps({"value": n % 80, "time": stamp}).encode()
 
 
 def workload(received: datetime) -> dict[str, list[tuple[str, bytes]]]:

@@ -100,20 +100,9 @@ class Batch:
                 self.last_seen[module_id] = moment
         rows = device_time or not retained
         measurement = accepted.measurement
-        if measurement is not None:  # the common case, inlined: nothing else to add
+        if measurement is not None:  # the common case: nothing else to add
             if rows:
-                key = (
-                    measurement.time,
-                    measurement.module_id,
-                    measurement.sensor_type,
-                    measurement.hardware_id,
-                )
-                measurements = self.measurements
-                count = len(measurements)
-                measurements[key] = measurement.value
-                if len(measurements) == count:  # a key seen before: move it to the end, so
-                    del measurements[key]  # that the dict order stays the order of arrival
-                    measurements[key] = measurement.value
+                self.add_measurement(measurement)
             return
         if accepted.status is not None and not (
             retained and accepted.kind is MessageKind.SENSOR_CONFIG
@@ -129,8 +118,12 @@ class Batch:
             measurement.sensor_type,
             measurement.hardware_id,
         )
-        self.measurements.pop(key, None)  # re-insert so the dict order is the order of arrival
-        self.measurements[key] = measurement.value
+        measurements = self.measurements
+        count = len(measurements)
+        measurements[key] = measurement.value
+        if len(measurements) == count:  # a key seen before: move it to the end, so that the
+            del measurements[key]  # dict order stays the order of arrival
+            measurements[key] = measurement.value
 
     def add_status(self, status: StatusUpdate) -> None:
         table = MODULE_FIELDS_TABLE.get(status.kind)
