@@ -58,86 +58,72 @@ WHERE claimed AND id > $1 ORDER BY id LIMIT $2
 """
 DELETE_DONE = "DELETE FROM measurements_rollup_dirty WHERE id = ANY($1::bigint[])"
 
-# The queued minutes are read from `measurements` (one index range per minute, in a LATERAL
-# subquery: joined as plain tables, the queue and `measurements` were merge-joined over every row
-# of the sensors). Each touched hour is then summed from its stored minutes that were not
-# recomputed plus the recomputed ones: the statement's snapshot cannot see its own writes to the
-# minute rollup. `OFFSET 0` keeps the minute-rollup subquery from being pulled up into a join that
-# scans the table whole. Unchanged minutes and hours are not rewritten. No comments inside the
-# SQL: pg_stat_activity shows its first 1,024 bytes, and tests find the paused job by the minute
-# rollup's name there.
+# Each queued minute is read from `measurements` (one index range, in a LATERAL subquery: joined
+# as plain tables, the queue and `measurements` were merge-joined over every row of the sensors)
+# into arrays of its per-hardware-id aggregates. Each touched hour is the sum of those and of its
+# other stored minutes (one index-only range of the minute rollup, skipping the queued minutes:
+# the statement's snapshot cannot see its own writes). Every join is on a table's key or over
+# one row per minute or hour: an anti-join between two of these CTEs was planned as a nested loop
+# (their row counts are unknown to the planner), quadratic in the minutes queued. Unchanged minutes
+# and hours are not rewritten. No comments inside the SQL: pg_stat_activity shows its first 1,024
+# bytes, and tests find the paused job by the minute rollup's name there.
 RECOMPUTE = """
-WITH dirty AS MATERIALIZED (
-    SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[])
-        AS d(bucket, module_id, sensor_type)
-), hours AS MATERIALIZED (
-    SELECT DISTINCT date_trunc('hour', bucket, 'UTC') AS bucket, module_id, sensor_type FROM dirty
-), stored AS MATERIALIZED (
-    SELECT h.bucket AS hour, o.row_id, o.bucket, h.module_id, h.sensor_type, o.hardware_id,
-           o.sum, o.count, o.min, o.max
-    FROM hours AS h CROSS JOIN LATERAL (
-        SELECT r.ctid AS row_id, r.bucket, r.hardware_id, r.sum, r.count, r.min, r.max
-        FROM measurements_minute_rollup AS r
-        WHERE r.module_id = h.module_id AND r.sensor_type = h.sensor_type
-          AND r.bucket >= h.bucket AND r.bucket < h.bucket + interval '1 hour'
-        OFFSET 0
+WITH minutes AS MATERIALIZED (
+    SELECT d.bucket, d.module_id, d.sensor_type, o.hws, o.sums, o.counts, o.mins, o.maxs
+    FROM unnest($1::timestamptz[], $2::text[], $3::text[]) AS d(bucket, module_id, sensor_type)
+    CROSS JOIN LATERAL (
+        SELECT array_agg(g.hw) AS hws, array_agg(g.s) AS sums, array_agg(g.n) AS counts,
+               array_agg(g.mn) AS mins, array_agg(g.mx) AS maxs
+        FROM (SELECT m.hardware_id AS hw, sum(m.value) AS s, count(*) AS n,
+                     min(m.value) AS mn, max(m.value) AS mx
+              FROM measurements AS m
+              WHERE m.module_id = d.module_id AND m.sensor_type = d.sensor_type
+                AND m.time >= d.bucket AND m.time < d.bucket + interval '1 minute'
+              GROUP BY m.hardware_id) AS g
     ) AS o
-), minutes AS MATERIALIZED (
-    SELECT d.bucket, d.module_id, d.sensor_type, o.hardware_id, o.sum, o.count, o.min, o.max
-    FROM dirty AS d CROSS JOIN LATERAL (
-        SELECT m.hardware_id,
-               sum(m.value) AS sum, count(*) AS count, min(m.value) AS min, max(m.value) AS max
-        FROM measurements AS m
-        WHERE m.module_id = d.module_id AND m.sensor_type = d.sensor_type
-          AND m.time >= d.bucket AND m.time < d.bucket + interval '1 minute'
-        GROUP BY m.hardware_id
-    ) AS o
-), recomputed AS MATERIALIZED (
-    SELECT s.* FROM stored AS s
-    WHERE EXISTS (
-        SELECT FROM dirty AS d
-        WHERE (d.bucket, d.module_id, d.sensor_type) = (s.bucket, s.module_id, s.sensor_type))
 ), minutes_emptied AS (
     DELETE FROM measurements_minute_rollup AS r
-    USING recomputed AS s
-    WHERE r.ctid = s.row_id
-      AND NOT EXISTS (
-          SELECT FROM minutes AS f
-          WHERE (f.bucket, f.module_id, f.sensor_type, f.hardware_id)
-              = (s.bucket, s.module_id, s.sensor_type, s.hardware_id))
+    USING minutes AS f
+    WHERE (r.module_id, r.sensor_type, r.bucket) = (f.module_id, f.sensor_type, f.bucket)
+      AND r.hardware_id <> ALL (coalesce(f.hws, '{}'))
 ), minutes_written AS (
     INSERT INTO measurements_minute_rollup AS r
         (module_id, sensor_type, bucket, hardware_id, sum, count, min, max)
-    SELECT module_id, sensor_type, bucket, hardware_id, sum, count, min, max FROM minutes
+    SELECT f.module_id, f.sensor_type, f.bucket, u.hw, u.s, u.n, u.mn, u.mx
+    FROM minutes AS f CROSS JOIN LATERAL unnest(f.hws, f.sums, f.counts, f.mins, f.maxs)
+        AS u(hw, s, n, mn, mx)
     ON CONFLICT (module_id, sensor_type, bucket, hardware_id) DO UPDATE
     SET sum = EXCLUDED.sum, count = EXCLUDED.count, min = EXCLUDED.min, max = EXCLUDED.max
     WHERE (r.sum, r.count, r.min, r.max)
         IS DISTINCT FROM (EXCLUDED.sum, EXCLUDED.count, EXCLUDED.min, EXCLUDED.max)
-), fresh AS MATERIALIZED (
-    SELECT x.hour AS bucket, x.module_id, x.sensor_type,
-           sum(x.sum) AS sum, sum(x.count) AS count, min(x.min) AS min, max(x.max) AS max
-    FROM (
-        SELECT s.hour, s.module_id, s.sensor_type, s.sum, s.count, s.min, s.max
-        FROM stored AS s
-        WHERE NOT EXISTS (
-            SELECT FROM dirty AS d
-            WHERE (d.bucket, d.module_id, d.sensor_type) = (s.bucket, s.module_id, s.sensor_type))
-        UNION ALL
-        SELECT date_trunc('hour', f.bucket, 'UTC'), f.module_id, f.sensor_type,
-               f.sum, f.count, f.min, f.max
-        FROM minutes AS f
-    ) AS x
+), hours AS MATERIALIZED (
+    SELECT date_trunc('hour', f.bucket, 'UTC') AS bucket, f.module_id, f.sensor_type,
+           array_agg(f.bucket) AS minutes, sum(u.s) AS sum, sum(u.n)::bigint AS count,
+           min(u.mn) AS min, max(u.mx) AS max
+    FROM minutes AS f
+    LEFT JOIN LATERAL unnest(f.sums, f.counts, f.mins, f.maxs) AS u(s, n, mn, mx) ON true
     GROUP BY 1, 2, 3
+), fresh AS MATERIALIZED (
+    SELECT h.bucket, h.module_id, h.sensor_type,
+           coalesce(h.sum, 0) + coalesce(o.sum, 0) AS sum,
+           coalesce(h.count, 0) + coalesce(o.count, 0) AS count,
+           least(h.min, o.min) AS min, greatest(h.max, o.max) AS max
+    FROM hours AS h CROSS JOIN LATERAL (
+        SELECT sum(r.sum) AS sum, sum(r.count)::bigint AS count, min(r.min) AS min,
+               max(r.max) AS max
+        FROM measurements_minute_rollup AS r
+        WHERE r.module_id = h.module_id AND r.sensor_type = h.sensor_type
+          AND r.bucket >= h.bucket AND r.bucket < h.bucket + interval '1 hour'
+          AND r.bucket <> ALL (h.minutes)
+    ) AS o
 ), emptied AS (
     DELETE FROM measurements_hourly_rollup AS r
-    USING hours AS h
-    WHERE (r.bucket, r.module_id, r.sensor_type) = (h.bucket, h.module_id, h.sensor_type)
-      AND NOT EXISTS (
-          SELECT FROM fresh AS f
-          WHERE (f.bucket, f.module_id, f.sensor_type) = (h.bucket, h.module_id, h.sensor_type))
+    USING fresh AS f
+    WHERE (r.module_id, r.sensor_type, r.bucket) = (f.module_id, f.sensor_type, f.bucket)
+      AND f.count = 0
 )
 INSERT INTO measurements_hourly_rollup AS r (bucket, module_id, sensor_type, sum, count, min, max)
-SELECT bucket, module_id, sensor_type, sum, count, min, max FROM fresh
+SELECT bucket, module_id, sensor_type, sum, count, min, max FROM fresh WHERE count > 0
 ON CONFLICT (module_id, sensor_type, bucket) DO UPDATE
 SET sum = EXCLUDED.sum, count = EXCLUDED.count, min = EXCLUDED.min, max = EXCLUDED.max
 WHERE (r.sum, r.count, r.min, r.max)
