@@ -71,14 +71,21 @@ CREATE TEMP TABLE IF NOT EXISTS staged_measurements
  value float8)
 ON COMMIT DELETE ROWS
 """
-UPSERT_FROM_STAGING = (
-    MARK_ROLLUP_DIRTY.format(1, 2, 3)
-    + """
+STAGED_ROWS = """
 INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value)
 SELECT coalesce(time, to_timestamp(seconds)), module_id, sensor_type, hardware_id, value
 FROM staged_measurements
-ON CONFLICT (time, module_id, sensor_type, hardware_id) DO UPDATE SET value = EXCLUDED.value
 """
+# A plain insert first: `ON CONFLICT` costs PostgreSQL a quarter more per row (an extra probe of
+# the primary key and a speculative-insertion record), and a large batch rarely holds a key
+# already stored (a redelivery). It runs under a savepoint; on a duplicate key the upsert redoes
+# the batch.
+INSERT_FROM_STAGING = MARK_ROLLUP_DIRTY.format(1, 2, 3) + STAGED_ROWS
+UPSERT_FROM_STAGING = (
+    MARK_ROLLUP_DIRTY.format(1, 2, 3)
+    + STAGED_ROWS
+    + "ON CONFLICT (time, module_id, sensor_type, hardware_id) "
+    + "DO UPDATE SET value = EXCLUDED.value\n"
 )
 
 # Client CPU per receipt in asyncpg: a timestamptz[] element costs about 1 µs, a float8[] one
@@ -255,7 +262,11 @@ async def _upsert_measurements(
             (t, m, s, h, v) for t, (_, m, s, h), v in zip(seconds, rows, values, strict=True)
         ]
     await connection.copy_records_to_table("staged_measurements", records=records, columns=columns)
-    await connection.execute(UPSERT_FROM_STAGING, *_bound(marks))
+    try:
+        async with connection.transaction():
+            await connection.execute(INSERT_FROM_STAGING, *_bound(marks))
+    except asyncpg.UniqueViolationError:
+        await connection.execute(UPSERT_FROM_STAGING, *_bound(marks))
 
 
 def _bound(marks: Marks) -> tuple[str, str, str]:
