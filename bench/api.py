@@ -41,9 +41,8 @@ SELECT 'module-' || lpad(m::text, 2, '0'), 'module-' || lpad(m::text, 2, '0'), '
 FROM generate_series(1, $1) AS m
 """
 MARK_ALL_DIRTY = """
-INSERT INTO measurements_rollup_dirty
-SELECT DISTINCT date_trunc('hour', time, 'UTC'), module_id, sensor_type FROM measurements
-ON CONFLICT DO NOTHING
+INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type)
+SELECT DISTINCT date_trunc('minute', time, 'UTC'), module_id, sensor_type FROM measurements
 """
 
 

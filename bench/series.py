@@ -45,7 +45,7 @@ ORDER BY t
 """
 QUEUE = """
 INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type)
-SELECT DISTINCT date_trunc('hour', time, 'UTC'), module_id, sensor_type FROM measurements
+SELECT DISTINCT date_trunc('minute', time, 'UTC'), module_id, sensor_type FROM measurements
 WHERE time >= $1
 """
 MODULES = """

@@ -35,9 +35,8 @@ FROM generate_series(now() - $1::interval, now(), interval '1 minute') AS t,
 """
 
 MARK_ALL_DIRTY = """
-INSERT INTO measurements_rollup_dirty
-SELECT DISTINCT date_trunc('hour', time, 'UTC'), module_id, sensor_type FROM measurements
-ON CONFLICT DO NOTHING
+INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type)
+SELECT DISTINCT date_trunc('minute', time, 'UTC'), module_id, sensor_type FROM measurements
 """
 
 HOURLY_HISTORY = """

@@ -83,7 +83,7 @@ async def test_writes_commit_while_the_rollup_job_is_paused_inside_its_recompute
     job = asyncio.create_task(run_job(pool, refresh_rollup))
     try:
         await wait_until(
-            lambda: _blocked(pool, "%measurements_hourly_rollup%"), what="rollup paused"
+            lambda: _blocked(pool, "%measurements_minute_rollup%"), what="rollup paused"
         )
         # A steady stream re-dirtying the very buckets the job holds commits batch after batch.
         for n in range(5, 25):
@@ -119,7 +119,7 @@ async def test_the_retention_job_does_not_block_writes_either(pool: asyncpg.Pool
 
     job = asyncio.create_task(run_job(pool, retention))
     try:
-        await wait_until(lambda: _blocked(pool, "%measurements_hourly_rollup%"), what="paused")
+        await wait_until(lambda: _blocked(pool, "%measurements_minute_rollup%"), what="paused")
         for n in range(1, 10):
             await repository.write(batch(n))
     finally:

@@ -15,10 +15,10 @@ from tests.support import RunningApp
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
-# What the batch writer does with every batch: queue the touched hours for the rollup job.
-QUEUE_HOURS = """
+# What the batch writer does with every batch: queue the touched minutes for the rollup job.
+QUEUE_MINUTES = """
 INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type)
-SELECT DISTINCT date_trunc('hour', time, 'UTC'), module_id, sensor_type
+SELECT DISTINCT date_trunc('minute', time, 'UTC'), module_id, sensor_type
 FROM measurements WHERE module_id = $1
 """
 
@@ -46,7 +46,7 @@ async def _seed(app: RunningApp, module_id: str) -> None:
             module_id,
             START,
         )
-        await connection.execute(QUEUE_HOURS, module_id)
+        await connection.execute(QUEUE_MINUTES, module_id)
     finally:
         await connection.close()
 
@@ -232,7 +232,7 @@ async def test_buckets_and_averages_match_the_raw_readings_before_and_after_the_
     app: RunningApp, module_id: str
 ) -> None:
     await _seed(app, module_id)
-    await _check_against_raw(app, module_id)  # every hour queued: all raw
+    await _check_against_raw(app, module_id)  # every minute queued: all raw
     await _roll_up(app)
     assert app.settings.database_url is not None
     connection = await asyncpg.connect(app.settings.database_url)
@@ -245,7 +245,7 @@ async def test_buckets_and_averages_match_the_raw_readings_before_and_after_the_
         await connection.close()
     await _check_against_raw(app, module_id)  # rolled up: minutes from the rollup, ends raw
 
-    # Later writes and deletes in rolled-up hours: queued (as the writer and the delete trigger
+    # Later writes and deletes in rolled-up minutes: queued (as the writer and the delete trigger
     # do), read raw until the job has run, then from the recomputed minutes.
     connection = await asyncpg.connect(app.settings.database_url)
     try:
@@ -256,7 +256,7 @@ async def test_buckets_and_averages_match_the_raw_readings_before_and_after_the_
             module_id,
             START + timedelta(hours=2),
         )
-        await connection.execute(QUEUE_HOURS, module_id)
+        await connection.execute(QUEUE_MINUTES, module_id)
         await connection.execute(
             "DELETE FROM measurements WHERE module_id = $1 AND hardware_id = 'sht40' "
             "AND time >= $2 AND time < $3",

@@ -37,6 +37,18 @@ FROM measurements GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 """
 
 
+MINUTES = """
+SELECT bucket, module_id, sensor_type, hardware_id, sum, count, min, max
+FROM measurements_minute_rollup ORDER BY 1, 2, 3, 4
+"""
+
+DIRECT_MINUTES = """
+SELECT date_trunc('minute', time, 'UTC') AS bucket, module_id, sensor_type, hardware_id,
+       sum(value) AS sum, count(*) AS count, min(value) AS min, max(value) AS max
+FROM measurements GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+"""
+
+
 def batch_of(readings: Iterable[Reading], logs: Iterable[LogEntry] = ()) -> Batch:
     batch = Batch()
     for reading in readings:
@@ -81,7 +93,7 @@ async def test_rollup_matches_known_values_with_updates_and_late_data(
             ]
         ),
     )
-    assert await refresh_rollup(db) == 3
+    assert await refresh_rollup(db) == 4  # (minute, module, sensor) buckets
     assert rows(await db.fetch(HOURLY)) == [
         (T0, "m1", "hum", 50.0, 50.0, 50.0, 1),
         (T0, "m1", "temp", 20.0, 10.0, 30.0, 3),
@@ -128,6 +140,7 @@ async def test_hourly_answers_equal_a_direct_aggregate(db: asyncpg.Connection) -
         await write_batch(db, batch_of((*r[:4], r[4] + 1) for r in chunk[:50]))
     await refresh_rollup(db)
     assert_same_aggregates(await db.fetch(HOURLY), await db.fetch(DIRECT))
+    assert rows(await db.fetch(MINUTES)) == rows(await db.fetch(DIRECT_MINUTES))
 
     # A day-resolution history answer built from the hourly rows equals the raw computation.
     daily_from_hourly = await db.fetch(
@@ -266,7 +279,7 @@ async def test_the_running_app_tracks_the_rollup(app: RunningApp) -> None:
     assert names.count("rollup") == 1 and names.count("retention") == 1
 
 
-async def test_backfill_only_queues_hours_older_than_the_aggregate_covers(
+async def test_backfill_only_queues_minutes_of_hours_older_than_the_aggregate_covers(
     db: asyncpg.Connection,
 ) -> None:
     now = datetime.now(UTC)
@@ -277,7 +290,7 @@ async def test_backfill_only_queues_hours_older_than_the_aggregate_covers(
         backfill_only=True,
     )
     queued = await db.fetch("SELECT bucket FROM measurements_rollup_dirty")
-    assert [r["bucket"] for r in queued] == [old.replace(minute=0, second=0, microsecond=0)]
+    assert [r["bucket"] for r in queued] == [old.replace(second=0, microsecond=0)]
 
 
 async def test_the_queue_takes_duplicates_and_0004_downgrades_to_the_unique_key(
@@ -293,7 +306,7 @@ async def test_the_queue_takes_duplicates_and_0004_downgrades_to_the_unique_key(
         assert await connection.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 1
         await connection.execute("DELETE FROM measurements")  # the old trigger still queues
         await asyncio.to_thread(upgrade_schema, plain_database_url)
-        assert await refresh_rollup(connection) == 1
+        assert await refresh_rollup(connection) == 60  # 0009_p: the queued hour's minutes
         assert await connection.fetchval("SELECT count(*) FROM measurements_hourly") == 0
     finally:
         await connection.close()
@@ -313,3 +326,51 @@ async def test_a_run_collapses_repeated_buckets_and_resumes_after_dying(
     await refresh_rollup(db)  # the next run does both the leftover claim and the new rows
     assert await db.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 0
     assert rows(await db.fetch(HOURLY)) == [(T0, "m1", "temp", 7.0, 4.0, 10.0, 2)]
+
+
+async def test_a_run_reads_only_the_queued_minutes_and_folds_the_hour_from_the_minutes(
+    db: asyncpg.Connection,
+) -> None:
+    await write_batch(
+        db, batch_of([(T0 + timedelta(minutes=m), "m1", "t", "a", 1.0) for m in (5, 6)])
+    )
+    await refresh_rollup(db)
+    # A reading nobody queued (only possible by hand) stays out of both rollups: the next run
+    # recomputes the queued minute 30, not the hour, and sums the hour from its minutes.
+    await db.execute("INSERT INTO measurements VALUES ($1, 'm1', 't', 'a', 100)", T0 + HOUR / 4)
+    await write_batch(db, batch_of([(T0 + HOUR / 2, "m1", "t", "b", 4.0)]))
+    assert await refresh_rollup(db) == 1
+    assert rows(await db.fetch(HOURLY)) == [(T0, "m1", "t", 2.0, 1.0, 4.0, 3)]
+    minutes = [(r["bucket"] - T0, r["hardware_id"]) for r in await db.fetch(MINUTES)]
+    assert minutes == [(timedelta(minutes=m), hw) for m, hw in [(5, "a"), (6, "a"), (30, "b")]]
+
+    # Deleting a minute's readings empties that minute and refolds its hour.
+    await db.execute("DELETE FROM measurements WHERE time = $1", T0 + timedelta(minutes=5))
+    assert await refresh_rollup(db) == 1
+    assert rows(await db.fetch(HOURLY)) == [(T0, "m1", "t", 2.5, 1.0, 4.0, 2)]
+    assert len(await db.fetch(MINUTES)) == 2
+
+
+async def test_hours_queued_before_0009_are_recomputed_after_it(plain_database_url: str) -> None:
+    await asyncio.to_thread(upgrade_schema, plain_database_url, "0008_p_minute_rollup")
+    connection = await asyncpg.connect(plain_database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO measurements VALUES ($1, 'm1', 't', 'a', 2), ($2, 'm1', 't', 'b', 4)",
+            T0 + timedelta(minutes=1),
+            T0 + timedelta(minutes=59, seconds=59),
+        )
+        await connection.execute(
+            "INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type) "
+            "VALUES ($1, 'm1', 't')",
+            T0,
+        )
+        await asyncio.to_thread(upgrade_schema, plain_database_url)
+        assert await refresh_rollup(connection) == 60
+        assert rows(await connection.fetch(HOURLY)) == [(T0, "m1", "t", 3.0, 2.0, 4.0, 2)]
+        assert rows(await connection.fetch(MINUTES)) == rows(await connection.fetch(DIRECT_MINUTES))
+        await connection.execute("DELETE FROM measurements WHERE hardware_id = 'b'")
+        queued = await connection.fetch("SELECT bucket FROM measurements_rollup_dirty")
+        assert [r["bucket"] for r in queued] == [T0 + timedelta(minutes=59)]  # the new trigger
+    finally:
+        await connection.close()

@@ -29,13 +29,17 @@ async def test_small_and_copied_batches_upsert_alike(database_url: str) -> None:
     try:
         await write_batch(connection, batch_of(10, 1.0))
         await write_batch(connection, batch_of(COPY_MIN_ROWS + 500, 2.0))  # through COPY
-        await write_batch(connection, batch_of(COPY_MIN_ROWS + 500, 3.0))  # again: upserted
+        # Again, and further: the plain insert meets stored keys, so the upsert redoes the batch.
+        await write_batch(connection, batch_of(COPY_MIN_ROWS + 600, 3.0))
         rows = await connection.fetch("SELECT value, count(*) FROM measurements GROUP BY value")
         staged = await connection.fetchval("SELECT count(*) FROM staged_measurements")
+        queued = await connection.fetchval("SELECT count(*) FROM measurements_rollup_dirty")
     finally:
         await connection.close()
-    assert {r["value"]: r["count"] for r in rows} == {3.0: COPY_MIN_ROWS + 500}
+    assert {r["value"]: r["count"] for r in rows} == {3.0: COPY_MIN_ROWS + 600}
     assert staged == 0, "the staging table empties at commit"
+    minutes = [1, (COPY_MIN_ROWS + 500 + 59) // 60, (COPY_MIN_ROWS + 600 + 59) // 60]
+    assert queued == sum(minutes), "the rolled-back insert queued nothing"
 
 
 async def stored_times(database_url: str, batch: Batch) -> list[datetime]:

@@ -1,16 +1,16 @@
-"""The hours a batch queues for the rollup: every hour holding a row, and only hours within each
-sensor's span of rows (sensorhub.db.rollup_marks.hours_touched)."""
+"""The minutes a batch queues for the rollup: exactly the minutes holding a row of each sensor
+(sensorhub.db.rollup_marks.minutes_touched)."""
 
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sensorhub.db.rollup_marks import MARK_SPAN_HOURS, hours_touched
+from sensorhub.db.rollup_marks import minutes_touched
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.messages import Measurement
 
-T0 = datetime(2026, 11, 30, 12, 30, tzinfo=UTC)
+T0 = datetime(2026, 11, 30, 12, 30, 30, tzinfo=UTC)
 
 
 def batch_of(rows: list[tuple[float, str, str]]) -> Batch:
@@ -21,13 +21,18 @@ def batch_of(rows: list[tuple[float, str, str]]) -> Batch:
     return batch
 
 
-def marked(batch: Batch, before: datetime | None = None) -> set[tuple[datetime, str, str]]:
+def marked(batch: Batch, before: datetime | None = None) -> list[tuple[datetime, str, str]]:
     rows = list(batch.measurements)
     seconds = [time.timestamp() for time, _, _, _ in rows]
     limit = None if before is None else before.timestamp()
-    hours, modules, sensors = hours_touched(rows, seconds, limit)
-    starts = [datetime.fromtimestamp(hour * 3600, UTC) for hour in hours]
-    return set(zip(starts, modules, sensors, strict=True))
+    minutes, modules, sensors = minutes_touched(rows, seconds, limit)
+    assert all(isinstance(minute, int) for minute in minutes)
+    starts = [datetime.fromtimestamp(minute * 60, UTC) for minute in minutes]
+    return list(zip(starts, modules, sensors, strict=True))
+
+
+def minute_of(time: datetime) -> datetime:
+    return time.replace(second=0, microsecond=0)
 
 
 def hour_of(time: datetime) -> datetime:
@@ -45,27 +50,38 @@ rows = st.lists(
 )
 
 
-@given(rows)
-def test_every_hour_with_a_row_is_marked_and_none_outside_a_sensors_span(
-    rows: list[tuple[float, str, str]],
+@given(rows, st.none() | st.floats(-3 * 86_400, 3 * 86_400, allow_nan=False))
+def test_exactly_the_minutes_holding_a_row_are_marked_sorted_once(
+    rows: list[tuple[float, str, str]], before_s: float | None
 ) -> None:
     batch = batch_of(rows)
-    exact = {(hour_of(t), m, s) for t, m, s, _ in batch.measurements}
-    result = marked(batch)
-    assert exact <= result
-    for hour, module, sensor in result - exact:
-        times = [t for t, m, s, _ in batch.measurements if (m, s) == (module, sensor)]
-        assert hour_of(min(times)) < hour < hour_of(max(times))
-        assert max(times) - min(times) < timedelta(hours=MARK_SPAN_HOURS)
+    before = None if before_s is None else T0 + timedelta(seconds=before_s)
+    exact = {
+        (minute_of(t), m, s)
+        for t, m, s, _ in batch.measurements
+        if before is None or hour_of(t) < before
+    }
+    result = marked(batch, before)
+    assert result == sorted(exact)
 
 
-def test_a_batch_within_one_hour_marks_each_sensor_once() -> None:
-    batch = batch_of([(n, f"m{n % 3}", "t") for n in range(100)])
-    assert marked(batch) == {(hour_of(T0), f"m{n}", "t") for n in range(3)}
+def test_a_batch_within_one_minute_marks_each_sensor_once() -> None:
+    batch = batch_of([(n / 10, f"m{n % 3}", "t") for n in range(100)])
+    assert marked(batch) == [(minute_of(T0), f"m{n}", "t") for n in range(3)]
 
 
-def test_a_clock_far_off_marks_only_the_hours_with_rows() -> None:
+def test_a_clock_far_off_marks_only_the_minutes_with_rows() -> None:
     batch = batch_of([(0, "m1", "t"), (-400 * 86_400, "m1", "t")])
     far = T0 - timedelta(days=400)
-    assert marked(batch) == {(hour_of(T0), "m1", "t"), (hour_of(far), "m1", "t")}
-    assert marked(batch, before=T0 - timedelta(days=1)) == {(hour_of(far), "m1", "t")}
+    assert marked(batch) == [(minute_of(far), "m1", "t"), (minute_of(T0), "m1", "t")]
+    assert marked(batch, before=T0 - timedelta(days=1)) == [(minute_of(far), "m1", "t")]
+
+
+def test_backfill_only_keeps_every_minute_of_an_hour_starting_before_the_limit() -> None:
+    batch = batch_of([(0, "m1", "t"), (-3600, "m1", "t")])
+    limit = hour_of(T0) + timedelta(seconds=1)  # the current hour started before it
+    assert marked(batch, before=limit) == [
+        (minute_of(T0 - timedelta(hours=1)), "m1", "t"),
+        (minute_of(T0), "m1", "t"),
+    ]
+    assert marked(batch, before=hour_of(T0)) == [(minute_of(T0 - timedelta(hours=1)), "m1", "t")]

@@ -196,9 +196,10 @@ measurements_minute_rollup = Table(
     ),
 )
 
-# Append-only queue of (hour, module, sensor) buckets to recompute (migration 0004_a): no unique
-# key, so ingest's plain INSERT never waits on the rollup job; the job turns what it takes into
-# `claimed` rows, deleted by `id` once recomputed. Exists on TimescaleDB too (back-filled hours).
+# Append-only queue of (minute, module, sensor) buckets to recompute (migrations 0004_a, 0009_p;
+# `bucket` is the minute's start): no unique key, so ingest's plain INSERT never waits on the
+# rollup job; the job turns what it takes into `claimed` rows, deleted by `id` once recomputed.
+# Exists on TimescaleDB too (minutes of back-filled hours).
 measurements_rollup_dirty = Table(
     "measurements_rollup_dirty",
     metadata,

@@ -3,12 +3,13 @@
 Plain PostgreSQL only (TimescaleDB buckets raw rows with `time_bucket`). For one sensor type the
 readings of [start, end) come from two disjoint sources:
 
-- `measurements_minute_rollup` for the whole minutes in [inner_lo, inner_hi) whose hour is not
-  queued for the rollup job (`measurements_rollup_dirty`: rows written since its last run);
+- `measurements_minute_rollup` for the whole minutes in [inner_lo, inner_hi) that are not queued
+  for the rollup job (`measurements_rollup_dirty`: minutes written since its last run);
 - `measurements` for the partial minutes at both ends ([start, inner_lo) and [inner_hi, end))
-  and for the queued hours, each range one index-only scan.
+  and for the queued minutes (each run of consecutive queued minutes one range), each range one
+  index-only scan.
 
-The queue holds an hour from the commit that changed its readings until the commit of its
+The queue holds a minute from the commit that changed its readings until the commit of its
 recomputed rollup rows (`sensorhub.db.rollup`), so one statement (one snapshot) never counts a
 reading twice nor misses one. Both sources yield (hardware_id, time, total, n, mn, mx) rows: a
 minute's aggregates, or one reading as (value, 1, value, value). Parameters: $1 module id,
@@ -39,11 +40,18 @@ def epoch_micros(moment: str) -> str:
     )
 
 
-# Queued hours that overlap the rollup's part of the range.
-STALE_HOURS = """
+# Queued minutes inside the rollup's part of the range, and the runs of consecutive ones (a
+# minute minus its rank is the same for every minute of a run).
+STALE_MINUTES = """
 , stale AS MATERIALIZED (
     SELECT DISTINCT sensor_type, bucket FROM measurements_rollup_dirty
-    WHERE module_id = $1 AND bucket > $4::timestamptz - interval '1 hour' AND bucket < $5
+    WHERE module_id = $1 AND bucket >= $4 AND bucket < $5
+), stale_runs AS MATERIALIZED (
+    SELECT sensor_type, min(bucket) AS lo, max(bucket) + interval '1 minute' AS hi
+    FROM (SELECT sensor_type, bucket,
+                 bucket - make_interval(mins => (row_number() OVER w)::int) AS run
+          FROM stale WINDOW w AS (PARTITION BY sensor_type ORDER BY bucket)) AS s
+    GROUP BY sensor_type, run
 )
 """
 
@@ -52,14 +60,13 @@ SELECT r.hardware_id, r.bucket AS time, r.sum AS total, r.count AS n, r.min AS m
 FROM measurements_minute_rollup r
 WHERE r.module_id = $1 AND r.sensor_type = t.sensor_type AND r.bucket >= $4 AND r.bucket < $5
   AND NOT EXISTS (SELECT FROM stale
-                  WHERE stale.sensor_type = t.sensor_type
-                    AND stale.bucket = date_trunc('hour', r.bucket, 'UTC'))
+                  WHERE stale.sensor_type = t.sensor_type AND stale.bucket = r.bucket)
 UNION ALL
 SELECT m.hardware_id, m.time, m.value, 1, m.value, m.value
 FROM (SELECT $2::timestamptz AS lo, $4::timestamptz AS hi
       UNION ALL SELECT $5, $3
-      UNION ALL SELECT greatest(stale.bucket, $4), least(stale.bucket + interval '1 hour', $5)
-      FROM stale WHERE stale.sensor_type = t.sensor_type) w
+      UNION ALL SELECT stale_runs.lo, stale_runs.hi
+      FROM stale_runs WHERE stale_runs.sensor_type = t.sensor_type) w
 JOIN measurements m ON m.module_id = $1 AND m.sensor_type = t.sensor_type
                    AND m.time >= w.lo AND m.time < w.hi
 """
@@ -85,7 +92,7 @@ def floor_minute(moment: datetime) -> datetime:
 # $6 bucket width (whole minutes), $7 origin (the start, on a minute).
 SERIES = f"""
 {MEASURED_TYPES}
-{STALE_HOURS}
+{STALE_MINUTES}
 SELECT t.sensor_type, s.hardware_id, s.t, s.mn, s.mx, s.mean, s.n FROM types t
 CROSS JOIN LATERAL (
     SELECT b.hardware_id,
@@ -112,7 +119,7 @@ def averages(step: str, hardware_ids: str) -> str:
     """
     return f"""
 {MEASURED_TYPES}
-{STALE_HOURS}
+{STALE_MINUTES}
 SELECT t.sensor_type, h.hw, h.last_hw, h.hws, h.times, h.vals FROM types t
 CROSS JOIN LATERAL (
     SELECT {hardware_ids}, array_agg({epoch_micros("b.t")}) AS times, array_agg(b.v) AS vals
