@@ -62,6 +62,11 @@ STALL_GRACE: Final = 2.0
 """Seconds a client's writer may take nothing while its backlog is above `MAX_CLIENT_BACKLOG`."""
 WRITER_TAKE: Final = 64
 """Packets engine.io's writer takes from a client's queue at once."""
+SEND_TICK: Final = 0.001
+"""Seconds between two drains of the live events while per-message clients are connected: the
+first event after a quiet tick leaves at once, later ones wait for the tick's end, so evenly paced
+traffic (one message per loop iteration) still wakes each client's writer and writes its socket
+once per tick rather than once per message. At most this much latency is added."""
 NAMESPACE: Final = "/"
 EVENT_PREFIX: Final = str(sio_packet.EVENT)
 
@@ -157,6 +162,7 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         self._options: dict[str, tuple[str, ClientOptions]] = {}
         self._routes: dict[str, Route] = {}
         self._batch_groups: list[tuple[frozenset[str] | None, tuple[Any, ...]]] | None = None
+        self._per_message: bool | None = None
         self._pending: list[dict[str, Any]] = []
         self._tick: asyncio.TimerHandle | None = None
 
@@ -186,6 +192,14 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
     def _changed(self) -> None:
         self._routes.clear()
         self._batch_groups = None
+        self._per_message = None
+
+    @property
+    def per_message_clients(self) -> bool:
+        """Whether any client of this instance gets per-message events (not only batches)."""
+        if self._per_message is None:
+            self._per_message = any(not options.batch for _, options in self._options.values())
+        return self._per_message
 
     def _route(self, module_id: str) -> Route:
         data, message = [], []
@@ -237,8 +251,13 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
                 event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to
             )
 
-    def deliver(self, messages: list[dict[str, Any]]) -> None:
-        """Fan out `mqtt-message` dicts to this instance's clients; never awaits a client."""
+    def deliver(self, messages: list[dict[str, Any]], flush_batches: bool = False) -> None:
+        """Fan out `mqtt-message` dicts to this instance's clients; never awaits a client.
+
+        Batched clients get them at the end of the current tick (`batch_interval` after the
+        first event after a quiet period), or at once with `flush_batches` (the caller's own
+        timer was that tick).
+        """
         routes = self._routes
         for message in messages:
             route = routes.get(message["moduleId"]) or self._route(message["moduleId"])
@@ -250,7 +269,11 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
                 self._send(route.message, MQTT_MESSAGE, message)
         if messages and self._groups():
             self._pending.extend(messages)
-            if self._tick is None:
+            if flush_batches:
+                if self._tick is not None:
+                    self._tick.cancel()
+                self._flush_batches()
+            elif self._tick is None:
                 loop = asyncio.get_running_loop()
                 self._tick = loop.call_later(self.batch_interval, self._flush_batches)
 
