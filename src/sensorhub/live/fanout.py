@@ -21,6 +21,12 @@ message costs one encode per event name plus one queue put per recipient. Batche
 grouped by subscription set: every `batch_interval` seconds (only while events arrive) each group
 gets one `mqtt:batch` frame, encoded once for the group.
 
+Frames: a live packet carries its text framed for WebSocket once per event and audience
+(`live.coalesce.framed`). engine.io's writer hands it to `FramedWebSocket.send` (installed in
+engine.io's private driver table `_async`), which writes the prebuilt frame through the server's
+`FRAMES_EXTENSION` when `CoalescingWebSocketProtocol` offers it, and sends the text as engine.io
+would otherwise. Ordering, flow control and the backlog rules stay engine.io's writer's and ours.
+
 Events reach the manager as one internal emit (`LIVE`) carrying a list of `mqtt-message` dicts,
 so with Redis (`BoundedRedisFanout`) one Redis publish carries a whole broadcaster drain and every
 instance runs this same local fan-out for its own clients.
@@ -33,16 +39,18 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
 import engineio
 import orjson
 import socketio
 from engineio import packet as eio_packet
+from engineio.async_drivers import asgi as eio_asgi
 from socketio import packet as sio_packet
 
 from sensorhub.live.access import ClientOptions
+from sensorhub.live.coalesce import FRAMES_EXTENSION, FramedText, framed
 from sensorhub.live.events import CONFIG_UPDATE, MQTT_BATCH, MQTT_DATA, MQTT_MESSAGE, mqtt_data
 
 logger = logging.getLogger(__name__)
@@ -69,14 +77,20 @@ traffic (one message per loop iteration) still wakes each client's writer and wr
 once per tick rather than once per message. At most this much latency is added."""
 NAMESPACE: Final = "/"
 EVENT_PREFIX: Final = str(sio_packet.EVENT)
+EIO_MESSAGE_PREFIX: Final = str(eio_packet.MESSAGE)
 
 
 class LivePacket(eio_packet.Packet):  # type: ignore[misc]
-    """An engine.io MESSAGE packet carrying `weight` live events (a batch frame carries many)."""
+    """An engine.io MESSAGE packet carrying `weight` live events (a batch frame carries many),
+    encoded once, with its WebSocket frame (`FramedText`)."""
 
     def __init__(self, text: str, weight: int) -> None:
         super().__init__(eio_packet.MESSAGE, text)
         self.weight = weight
+        self.framed = framed(EIO_MESSAGE_PREFIX + text)
+
+    def encode(self, b64: bool = False) -> FramedText:
+        return self.framed
 
 
 def _weight(item: Any) -> int:
@@ -130,7 +144,33 @@ class SendQueue(asyncio.Queue[Any]):
             self.task_done()
 
 
+class FramedWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
+    """engine.io's ASGI WebSocket; a `FramedText` leaves through the server's `FRAMES_EXTENSION`
+    (its prebuilt frame) when the server offers it."""
+
+    send_framed: Callable[[FramedText], Awaitable[None]] | None = None
+
+    async def __call__(self, environ: dict[str, Any]) -> Any:
+        extensions = environ["asgi.scope"].get("extensions") or {}
+        offered = extensions.get(FRAMES_EXTENSION)
+        if offered is not None:
+            self.send_framed = offered["send"]
+        return await super().__call__(environ)
+
+    async def send(self, message: str | bytes) -> None:
+        if self.send_framed is not None and type(message) is FramedText:
+            await self.send_framed(message)
+        else:
+            await super().send(message)
+
+
 class EngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        drivers: dict[str, Any] = self.__dict__["_async"]  # engine.io sets it in __init__
+        if drivers.get("websocket") is eio_asgi.WebSocket:  # async_mode "asgi"
+            self._async = {**drivers, "websocket": FramedWebSocket}
+
     def create_queue(self, *args: Any, **kwargs: Any) -> SendQueue:
         return SendQueue()
 
