@@ -20,7 +20,7 @@ import uvicorn
 
 from sensorhub.config import Settings
 from sensorhub.ingest.messages import Accepted, MessageKind
-from sensorhub.live.coalesce import CoalescingWebSocketProtocol, FramedText
+from sensorhub.live.coalesce import CoalescingWebSocketProtocol, TextFrame
 from sensorhub.metrics import Metrics
 from sensorhub.plugins.embedded import free_port
 from sensorhub.plugins.socketio import SocketIOPlugin
@@ -69,7 +69,7 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     counts = {"framed": 0, "sent": 0}
     send_framed, send = CoalescingWebSocketProtocol.send_framed, CoalescingWebSocketProtocol.send
 
-    async def counting_framed(self: Any, message: FramedText) -> None:
+    async def counting_framed(self: Any, message: TextFrame) -> None:
         counts["framed"] += 1
         await send_framed(self, message)
 

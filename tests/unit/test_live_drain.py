@@ -12,7 +12,7 @@ import pytest
 from sensorhub.config import Settings
 from sensorhub.ingest.messages import Accepted, MessageKind
 from sensorhub.live.access import ClientOptions
-from sensorhub.live.fanout import SendQueue
+from sensorhub.live.engine import SendQueue
 from sensorhub.metrics import Metrics
 from sensorhub.plugins import socketio as plugin_module
 from sensorhub.plugins.socketio import SocketIOPlugin

@@ -12,13 +12,13 @@ protocol still pauses its sends above the transport's high-water mark).
 
 Frames built once: a live event goes to every client as the same text, and a server's WebSocket
 frame of a text is the same bytes for every connection that negotiated no extension (server
-frames are not masked). `framed(text)` builds that frame once per event (`FramedText`), and the
-protocol offers the ASGI scope extension `FRAMES_EXTENSION` = `{"send": send_framed}`, an
-awaitable like a `websocket.send` of the text that writes the prebuilt frame to the transport
-when it may (handshake done, connection open, no close sent, no extension negotiated, no
-fragmented message in progress, transport writable) and sends the text the ordinary way
-otherwise. It saves, per frame and client, the ASGI message, uvicorn's checks and websockets'
-framing in Python (about 4 µs). `sensorhub.live.fanout` uses it for live events.
+frames are not masked). `TextFrame` builds that frame once per event, and the protocol offers
+the ASGI scope extension `FRAMES_EXTENSION` = `{"send": send_framed}`, an awaitable like a
+`websocket.send` of the text that writes the prebuilt frame to the transport when it may
+(handshake done, connection open, no close sent, no extension negotiated, no fragmented message
+in progress, transport writable) and sends the text the ordinary way otherwise. It saves, per
+frame and client, the ASGI message, uvicorn's checks and websockets' framing in Python.
+`sensorhub.live.engine` sends live events through it.
 
 Serve with `uvicorn.Config(app, ws=CoalescingWebSocketProtocol, ...)` (`ws` accepting a protocol
 class is uvicorn's documented option). The base class comes from uvicorn's internal module
@@ -45,25 +45,26 @@ FRAMES_EXTENSION: Final = "sensorhub.websocket.frames"
 _TEXT_FIN: Final = 0x81
 
 
-class FramedText(str):
-    """A text message together with its WebSocket frame as a server sends it (`frame`)."""
+class TextFrame:
+    """A text message held as the WebSocket frame a server sends for it: unmasked, unfragmented
+    (RFC 6455 section 5.2), built once from the UTF-8 `data`; `text` decodes it back."""
 
-    frame: bytes
+    __slots__ = ("_start", "frame")
 
+    def __init__(self, data: bytes) -> None:
+        size = len(data)
+        if size < 126:
+            header = bytes((_TEXT_FIN, size))
+        elif size < 1 << 16:
+            header = struct.pack("!BBH", _TEXT_FIN, 126, size)
+        else:
+            header = struct.pack("!BBQ", _TEXT_FIN, 127, size)
+        self.frame = header + data
+        self._start = len(header)
 
-def framed(text: str) -> FramedText:
-    """`text` with its unmasked, unfragmented WebSocket text frame (RFC 6455 section 5.2)."""
-    message = FramedText(text)
-    data = text.encode()
-    size = len(data)
-    if size < 126:
-        header = bytes((_TEXT_FIN, size))
-    elif size < 1 << 16:
-        header = struct.pack("!BBH", _TEXT_FIN, 126, size)
-    else:
-        header = struct.pack("!BBQ", _TEXT_FIN, 127, size)
-    message.frame = header + data
-    return message
+    @property
+    def text(self) -> str:
+        return self.frame[self._start :].decode()
 
 
 class CoalescingTransport(asyncio.Transport):
@@ -149,7 +150,7 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
             extensions[FRAMES_EXTENSION] = {"send": self.send_framed}
         await super().run_asgi()
 
-    async def send_framed(self, message: FramedText) -> None:
+    async def send_framed(self, message: TextFrame) -> None:
         """Send `message` as a `websocket.send` of its text would, writing its prebuilt frame."""
         conn = self.conn
         if (
@@ -164,4 +165,4 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
         ):
             self.transport.write(message.frame)
         else:
-            await self.send({"type": "websocket.send", "bytes": None, "text": str(message)})
+            await self.send({"type": "websocket.send", "bytes": None, "text": message.text})

@@ -1,18 +1,18 @@
 """Local fan-out of live events: encode once per audience, queue without awaiting, drop laggards.
 
-python-socketio's own `emit` creates one task per recipient and per event and awaits them all,
-and engine.io keeps an *unbounded* outgoing queue per client whose writer moves the whole queue
-into a private list before sending, so a client that stops reading would make the server buffer
-for it forever, out of sight. Here each client's queue is a `SendQueue`, from which the writer
-takes at most `WRITER_TAKE` packets at a time (the rest of the backlog stays countable), and the
-manager encodes each frame once per audience and puts the packet on every recipient's queue
+python-socketio's own `emit` creates one task per recipient and per event and awaits them all, and
+engine.io keeps an *unbounded* outgoing queue per client whose writer moves the whole queue into a
+private list before sending, so a client that stops reading would make the server buffer for it
+forever, out of sight. Here each client's queue is a `SendQueue` (`live/engine.py`), from which the
+writer takes at most `WRITER_TAKE` packets at a time (the rest of the backlog stays countable), and
+the manager encodes each frame once per audience and puts the packet on every recipient's queue
 without awaiting. A client is dropped (its backlog freed, its connection closed) when its backlog
 passes `hard_backlog` events, or stays above `max_backlog` while its writer takes nothing for
 `stall_grace` seconds: a client whose writer keeps taking is not dropped for a burst (the broker
-delivers thousands of messages at once after each flush), a stalled one is dropped within the
-grace. Behind the writer only the transport's own bounded buffers remain (uvicorn pauses the writer
-above 64 KiB). Frames are JSON-encoded with orjson (stdlib json for what orjson refuses, such as
-integers beyond 64 bits).
+delivers thousands of messages at once after each flush), a stalled one is dropped within the grace.
+Behind the writer only the transport's own bounded buffers remain (uvicorn pauses the writer above
+64 KiB). Frames are JSON-encoded with orjson (stdlib json for what orjson refuses, such as integers
+beyond 64 bits).
 
 Audiences: the manager keeps each client's `ClientOptions` (events, batch, modules). Per-message
 clients are grouped per module id into the sockets that want `mqtt:data` and those that want
@@ -21,11 +21,8 @@ message costs one encode per event name plus one queue put per recipient. Batche
 grouped by subscription set: every `batch_interval` seconds (only while events arrive) each group
 gets one `mqtt:batch` frame, encoded once for the group.
 
-Frames: a live packet carries its text framed for WebSocket once per event and audience
-(`live.coalesce.framed`). engine.io's writer hands it to `FramedWebSocket.send` (installed in
-engine.io's private driver table `_async`), which writes the prebuilt frame through the server's
-`FRAMES_EXTENSION` when `CoalescingWebSocketProtocol` offers it, and sends the text as engine.io
-would otherwise. Ordering, flow control and the backlog rules stay engine.io's writer's and ours.
+Frames: a `LivePacket` carries its WebSocket frame, built once per event and audience from the
+JSON bytes; `live/engine.py` has engine.io's writer send it as is (see there).
 
 Events reach the manager as one internal emit (`LIVE`) carrying a list of `mqtt-message` dicts,
 so with Redis (`BoundedRedisFanout`) one Redis publish carries a whole broadcaster drain and every
@@ -39,18 +36,15 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-import engineio
 import orjson
 import socketio
-from engineio import packet as eio_packet
-from engineio.async_drivers import asgi as eio_asgi
 from socketio import packet as sio_packet
 
 from sensorhub.live.access import ClientOptions
-from sensorhub.live.coalesce import FRAMES_EXTENSION, FramedText, framed
+from sensorhub.live.engine import LivePacket, SendQueue
 from sensorhub.live.events import CONFIG_UPDATE, MQTT_BATCH, MQTT_DATA, MQTT_MESSAGE, mqtt_data
 
 logger = logging.getLogger(__name__)
@@ -68,116 +62,13 @@ HARD_CLIENT_BACKLOG: Final = 20_000
 (a few MB of encoded frames)."""
 STALL_GRACE: Final = 2.0
 """Seconds a client's writer may take nothing while its backlog is above `MAX_CLIENT_BACKLOG`."""
-WRITER_TAKE: Final = 64
-"""Packets engine.io's writer takes from a client's queue at once."""
 SEND_TICK: Final = 0.001
 """Seconds between two drains of the live events while per-message clients are connected: the
 first event after a quiet tick leaves at once, later ones wait for the tick's end, so evenly paced
 traffic (one message per loop iteration) still wakes each client's writer and writes its socket
 once per tick rather than once per message. At most this much latency is added."""
 NAMESPACE: Final = "/"
-EVENT_PREFIX: Final = str(sio_packet.EVENT)
-EIO_MESSAGE_PREFIX: Final = str(eio_packet.MESSAGE)
-
-
-class LivePacket(eio_packet.Packet):  # type: ignore[misc]
-    """An engine.io MESSAGE packet carrying `weight` live events (a batch frame carries many),
-    encoded once, with its WebSocket frame (`FramedText`)."""
-
-    def __init__(self, text: str, weight: int) -> None:
-        super().__init__(eio_packet.MESSAGE, text)
-        self.weight = weight
-        self.framed = framed(EIO_MESSAGE_PREFIX + text)
-
-    def encode(self, b64: bool = False) -> FramedText:
-        return self.framed
-
-
-def _weight(item: Any) -> int:
-    if item is None:  # the writer's stop sentinel
-        return 0
-    return int(getattr(item, "weight", 1))  # engine.io's own packets (pings) count one
-
-
-class SendQueue(asyncio.Queue[Any]):
-    """A client's outgoing engine.io queue; its writer takes at most `WRITER_TAKE` at a time.
-
-    engine.io's `poll()` awaits `get()` once, then calls `get_nowait()` until the queue is empty.
-    `events` counts the live events waiting in it (a batch frame counts its events), the measure
-    of a client's backlog whatever its mode.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._taken = 0
-        self.events = 0
-        self.progress = time.monotonic()
-        """When the writer last took packets, or work arrived for an idle writer (monotonic s)."""
-
-    def _put(self, item: Any) -> None:  # asyncio.Queue's hook for subclasses
-        if self.empty():
-            self.progress = time.monotonic()  # an idle writer is not a stalled one
-        super()._put(item)
-        self.events += _weight(item)
-
-    def _get(self) -> Any:
-        item = super()._get()
-        self.events -= _weight(item)
-        return item
-
-    async def get(self) -> Any:
-        self._taken = 0
-        item = await super().get()
-        self.progress = time.monotonic()
-        return item
-
-    def get_nowait(self) -> Any:
-        if self._taken >= WRITER_TAKE:
-            raise asyncio.QueueEmpty
-        item = super().get_nowait()
-        self._taken += 1
-        return item
-
-    def discard_all(self) -> None:
-        while not self.empty():
-            super().get_nowait()
-            self.task_done()
-
-
-class FramedWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
-    """engine.io's ASGI WebSocket; a `FramedText` leaves through the server's `FRAMES_EXTENSION`
-    (its prebuilt frame) when the server offers it."""
-
-    send_framed: Callable[[FramedText], Awaitable[None]] | None = None
-
-    async def __call__(self, environ: dict[str, Any]) -> Any:
-        extensions = environ["asgi.scope"].get("extensions") or {}
-        offered = extensions.get(FRAMES_EXTENSION)
-        if offered is not None:
-            self.send_framed = offered["send"]
-        return await super().__call__(environ)
-
-    async def send(self, message: str | bytes) -> None:
-        if self.send_framed is not None and type(message) is FramedText:
-            await self.send_framed(message)
-        else:
-            await super().send(message)
-
-
-class EngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        drivers: dict[str, Any] = self.__dict__["_async"]  # engine.io sets it in __init__
-        if drivers.get("websocket") is eio_asgi.WebSocket:  # async_mode "asgi"
-            self._async = {**drivers, "websocket": FramedWebSocket}
-
-    def create_queue(self, *args: Any, **kwargs: Any) -> SendQueue:
-        return SendQueue()
-
-
-class SocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
-    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
-        return EngineIOServer
+EVENT_PREFIX: Final = str(sio_packet.EVENT).encode()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -338,9 +229,9 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         if sockets:
             self._send(sockets, CONFIG_UPDATE, payload)
 
-    def encode(self, event: str, payload: Any) -> str:
-        """The Socket.IO EVENT packet text for the default namespace, as `Packet.encode` makes it
-        (the same JSON, compact; non-ASCII characters as UTF-8 rather than `\\u` escapes).
+    def encode(self, event: str, payload: Any) -> bytes:
+        """The Socket.IO EVENT packet for the default namespace as UTF-8, the text `Packet.encode`
+        makes (the same JSON, compact; non-ASCII characters as UTF-8 rather than `\\u` escapes).
 
         Built directly: `Packet()` first walks the whole payload looking for binary data, which
         live payloads (JSON from `mqtt_message`) never hold; that walk cost as much as the JSON
@@ -348,9 +239,10 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         stdlib json; what it refuses (integers beyond 64 bits in device metadata) goes to json.
         """
         try:
-            return EVENT_PREFIX + orjson.dumps([event, payload]).decode()
+            return EVENT_PREFIX + orjson.dumps([event, payload])
         except (orjson.JSONEncodeError, TypeError):
-            return EVENT_PREFIX + json.dumps([event, payload], separators=(",", ":"))
+            text = json.dumps([event, payload], separators=(",", ":"))
+            return EVENT_PREFIX + text.encode()
 
     def _send(self, sockets: Iterable[Any], event: str, payload: Any, weight: int = 1) -> None:
         """Queue one frame for each socket; drop those over their backlog (see the module)."""

@@ -24,6 +24,7 @@ from socketio.exceptions import ConnectionRefusedError as Refuse
 from sensorhub.config import Settings
 from sensorhub.ingest.messages import Accepted
 from sensorhub.live.access import Refused, module_ids, origin_check, parse_auth, reads_allowed
+from sensorhub.live.engine import SocketIOServer
 from sensorhub.live.events import mqtt_message
 from sensorhub.live.fanout import (
     CONFIG,
@@ -32,7 +33,6 @@ from sensorhub.live.fanout import (
     SEND_TICK,
     BoundedFanout,
     BoundedRedisFanout,
-    SocketIOServer,
 )
 from sensorhub.live.lag import LoopLagMonitor
 from sensorhub.metrics import Metrics
