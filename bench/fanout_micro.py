@@ -20,8 +20,9 @@ from typing import Any
 
 from sensorhub.ingest.messages import Accepted, MessageKind
 from sensorhub.live.access import ClientOptions
+from sensorhub.live.engine import SendQueue, SocketIOServer
 from sensorhub.live.events import mqtt_message
-from sensorhub.live.fanout import BoundedFanout, SendQueue, SocketIOServer
+from sensorhub.live.fanout import BoundedFanout
 
 BATCH = 50
 """Messages per flush of batched clients: 5,000 msg/s at the default 10 ms tick."""

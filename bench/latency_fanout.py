@@ -9,8 +9,13 @@ another process. CPU is this process's `time.process_time` over the run, so what
 spends on other work is not counted; a run with no client gives the base cost, and each case
 reports min / median / max over `--runs` of the extra µs per event and the client-side latency.
 
+`--pace burst` (the default) publishes 50 readings every 10 ms, as `bench live`'s broker delivers
+them; `--pace even` publishes one reading every 200 µs, each in a loop iteration of its own, as
+`bench latency`'s evenly paced publisher delivers them (the harder case for coalescing).
+
     python -m bench.latency_fanout --runs 3 --ws coalescing   # sensorhub serve's WebSocket writes
     python -m bench.latency_fanout --runs 3 --ws auto         # uvicorn's own (one write per frame)
+    python -m bench.latency_fanout --runs 3 --pace even       # one reading per loop iteration
 """
 
 from __future__ import annotations
@@ -66,9 +71,12 @@ async def live_server(ws: str) -> AsyncIterator[tuple[str, SocketIOPlugin]]:
         await task
 
 
-async def feed(plugin: SocketIOPlugin, seconds: float) -> int:
-    """Publish RATE readings a second for `seconds`; each value is its send time in µs."""
-    per_tick, sent = int(RATE * TICK), 0
+async def feed(plugin: SocketIOPlugin, seconds: float, pace: str = "burst") -> int:
+    """Publish RATE readings a second for `seconds`; each value is its send time in µs.
+
+    `burst`: `RATE * TICK` readings at once every `TICK` s; `even`: one at a time, spaced evenly.
+    """
+    per_tick, sent = (int(RATE * TICK) if pace == "burst" else 1), 0
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         now = datetime.now(UTC)
@@ -90,7 +98,7 @@ async def feed(plugin: SocketIOPlugin, seconds: float) -> int:
 
 
 async def one_case(
-    base_url: str, plugin: SocketIOPlugin, mode: str, seconds: float
+    base_url: str, plugin: SocketIOPlugin, mode: str, seconds: float, pace: str
 ) -> dict[str, Any]:
     """CPU µs per event of this process with one `mode` client (`none`: no client)."""
     context = multiprocessing.get_context("spawn")
@@ -103,9 +111,9 @@ async def one_case(
         ready = await loop.run_in_executor(None, parent.recv)
         if ready != "ready":
             raise RuntimeError(f"client did not connect: {ready}")
-        warm = await feed(plugin, 0.5)
+        warm = await feed(plugin, 0.5, pace)
     cpu = time.process_time()
-    sent = await feed(plugin, seconds)
+    sent = await feed(plugin, seconds, pace)
     cpu = time.process_time() - cpu
     result: dict[str, Any] = {"mode": mode, "us_per_event": cpu / sent * 1e6}
     if process is not None:
@@ -117,12 +125,14 @@ async def one_case(
     return result
 
 
-async def run(ws: str, runs: int, seconds: float) -> dict[str, list[dict[str, Any]]]:
+async def run(
+    ws: str, runs: int, seconds: float, pace: str = "burst"
+) -> dict[str, list[dict[str, Any]]]:
     results: dict[str, list[dict[str, Any]]] = {"none": [], "single": [], "batch": []}
     async with live_server(ws) as (base_url, plugin):
         for _ in range(runs):
             for mode in results:
-                results[mode].append(await one_case(base_url, plugin, mode, seconds))
+                results[mode].append(await one_case(base_url, plugin, mode, seconds, pace))
     return results
 
 
@@ -131,10 +141,14 @@ def main() -> None:
     parser.add_argument("--ws", default="coalescing", help="coalescing, or a uvicorn ws name")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--pace", choices=("burst", "even"), default="burst")
     args = parser.parse_args()
-    results = asyncio.run(run(args.ws, args.runs, args.seconds))
+    results = asyncio.run(run(args.ws, args.runs, args.seconds, args.pace))
     base = [r["us_per_event"] for r in results["none"]]
-    print(f"ws={args.ws}: no client {min(base):.1f} / {statistics.median(base):.1f} µs per event")
+    print(
+        f"ws={args.ws} pace={args.pace}: no client "
+        f"{min(base):.1f} / {statistics.median(base):.1f} µs per event"
+    )
     for mode in ("single", "batch"):
         extra = sorted(r["us_per_event"] - b for r, b in zip(results[mode], base, strict=True))
         lost = sum(r["sent"] - r["received"] for r in results[mode])

@@ -16,8 +16,9 @@ from socketio import packet as sio_packet
 from sensorhub.config import Settings
 from sensorhub.deps import token_grants
 from sensorhub.live.access import ClientOptions, Refused, origin_check, parse_auth
+from sensorhub.live.engine import SendQueue, SocketIOServer
 from sensorhub.live.events import iso_utc, mqtt_data
-from sensorhub.live.fanout import LIVE, BoundedFanout, SendQueue, SocketIOServer
+from sensorhub.live.fanout import LIVE, BoundedFanout
 
 
 class FakeSocket:
@@ -46,11 +47,11 @@ def fanout() -> tuple[BoundedFanout, list[str]]:
     encodes: list[str] = []
     encode = manager.encode
 
-    def counting(event: str, payload: Any) -> str:
+    def counting(event: str, payload: Any) -> bytes:
         encodes.append(event)
-        text = encode(event, payload)
-        assert text == sio_packet.Packet(data=[event, payload]).encode()  # python-socketio's
-        return text
+        data = encode(event, payload)
+        assert data.decode() == sio_packet.Packet(data=[event, payload]).encode()  # socketio's
+        return data
 
     manager.encode = counting  # type: ignore[method-assign]
     return manager, encodes
@@ -275,7 +276,7 @@ def test_frames_decode_to_what_python_socketio_would_send(payload: Any) -> None:
     Finite numbers only: json writes `Infinity`, which a browser's JSON.parse refuses; orjson
     writes null."""
     manager = BoundedFanout()
-    text = manager.encode("mqtt-message", payload)
+    text = manager.encode("mqtt-message", payload).decode()
     expected = sio_packet.Packet(data=["mqtt-message", payload]).encode()
     assert text[0] == expected[0] == "2"
     assert json.loads(text[1:]) == json.loads(expected[1:])

@@ -10,19 +10,61 @@ event-loop iteration (`call_soon`): every frame queued during one iteration leav
 Nothing waits longer than that iteration; flow control is the real transport's (uvicorn's
 protocol still pauses its sends above the transport's high-water mark).
 
+Frames built once: a live event goes to every client as the same text, and a server's WebSocket
+frame of a text is the same bytes for every connection that negotiated no extension (server
+frames are not masked). `TextFrame` builds that frame once per event, and the protocol offers
+the ASGI scope extension `FRAMES_EXTENSION` = `{"send": send_framed}`, an awaitable like a
+`websocket.send` of the text that writes the prebuilt frame to the transport when it may
+(handshake done, connection open, no close sent, no extension negotiated, no fragmented message
+in progress, transport writable) and sends the text the ordinary way otherwise. It saves, per
+frame and client, the ASGI message, uvicorn's checks and websockets' framing in Python.
+`sensorhub.live.engine` sends live events through it.
+
 Serve with `uvicorn.Config(app, ws=CoalescingWebSocketProtocol, ...)` (`ws` accepting a protocol
 class is uvicorn's documented option). The base class comes from uvicorn's internal module
 `uvicorn.protocols.websockets.websockets_sansio_impl`, pinned with uvicorn in pyproject.toml; this
-module is the only place that imports it, and every Socket.IO test in tests/integration runs
-through it, so a uvicorn upgrade that changes it fails them.
+module is the only place that imports it. It uses the protocol's `transport`, `scope`, `conn` (the
+websockets `ServerProtocol`: `state`, `extensions`, `expect_continuation_frame`), `writable`,
+`handshake_complete`, `close_sent`, `disconnected`, `initial_response`, `run_asgi` and `send`.
+Every Socket.IO test in tests/integration runs through it, and
+tests/integration/test_live_frames.py checks with a real client that live events leave as
+prebuilt frames, so a uvicorn or websockets upgrade that changes them fails the tests.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import struct
+from typing import Any, Final
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+FRAMES_EXTENSION: Final = "sensorhub.websocket.frames"
+"""The ASGI scope extension offering `send_framed` (see the module)."""
+_TEXT_FIN: Final = 0x81
+
+
+class TextFrame:
+    """A text message held as the WebSocket frame a server sends for it: unmasked, unfragmented
+    (RFC 6455 section 5.2), built once from the UTF-8 `data`; `text` decodes it back."""
+
+    __slots__ = ("_start", "frame")
+
+    def __init__(self, data: bytes) -> None:
+        size = len(data)
+        if size < 126:
+            header = bytes((_TEXT_FIN, size))
+        elif size < 1 << 16:
+            header = struct.pack("!BBH", _TEXT_FIN, 126, size)
+        else:
+            header = struct.pack("!BBQ", _TEXT_FIN, 127, size)
+        self.frame = header + data
+        self._start = len(header)
+
+    @property
+    def text(self) -> str:
+        return self.frame[self._start :].decode()
 
 
 class CoalescingTransport(asyncio.Transport):
@@ -101,3 +143,26 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         super().connection_made(CoalescingTransport(transport))
+
+    async def run_asgi(self) -> None:
+        extensions = self.scope.setdefault("extensions", {})
+        if extensions is not None:
+            extensions[FRAMES_EXTENSION] = {"send": self.send_framed}
+        await super().run_asgi()
+
+    async def send_framed(self, message: TextFrame) -> None:
+        """Send `message` as a `websocket.send` of its text would, writing its prebuilt frame."""
+        conn = self.conn
+        if (
+            self.writable.is_set()
+            and self.handshake_complete
+            and not self.close_sent
+            and not self.disconnected
+            and self.initial_response is None
+            and conn.state is State.OPEN
+            and not conn.extensions
+            and not conn.expect_continuation_frame
+        ):
+            self.transport.write(message.frame)
+        else:
+            await self.send({"type": "websocket.send", "bytes": None, "text": message.text})

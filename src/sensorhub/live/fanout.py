@@ -1,18 +1,18 @@
 """Local fan-out of live events: encode once per audience, queue without awaiting, drop laggards.
 
-python-socketio's own `emit` creates one task per recipient and per event and awaits them all,
-and engine.io keeps an *unbounded* outgoing queue per client whose writer moves the whole queue
-into a private list before sending, so a client that stops reading would make the server buffer
-for it forever, out of sight. Here each client's queue is a `SendQueue`, from which the writer
-takes at most `WRITER_TAKE` packets at a time (the rest of the backlog stays countable), and the
-manager encodes each frame once per audience and puts the packet on every recipient's queue
+python-socketio's own `emit` creates one task per recipient and per event and awaits them all, and
+engine.io keeps an *unbounded* outgoing queue per client whose writer moves the whole queue into a
+private list before sending, so a client that stops reading would make the server buffer for it
+forever, out of sight. Here each client's queue is a `SendQueue` (`live/engine.py`), from which the
+writer takes at most `WRITER_TAKE` packets at a time (the rest of the backlog stays countable), and
+the manager encodes each frame once per audience and puts the packet on every recipient's queue
 without awaiting. A client is dropped (its backlog freed, its connection closed) when its backlog
 passes `hard_backlog` events, or stays above `max_backlog` while its writer takes nothing for
 `stall_grace` seconds: a client whose writer keeps taking is not dropped for a burst (the broker
-delivers thousands of messages at once after each flush), a stalled one is dropped within the
-grace. Behind the writer only the transport's own bounded buffers remain (uvicorn pauses the writer
-above 64 KiB). Frames are JSON-encoded with orjson (stdlib json for what orjson refuses, such as
-integers beyond 64 bits).
+delivers thousands of messages at once after each flush), a stalled one is dropped within the grace.
+Behind the writer only the transport's own bounded buffers remain (uvicorn pauses the writer above
+64 KiB). Frames are JSON-encoded with orjson (stdlib json for what orjson refuses, such as integers
+beyond 64 bits).
 
 Audiences: the manager keeps each client's `ClientOptions` (events, batch, modules). Per-message
 clients are grouped per module id into the sockets that want `mqtt:data` and those that want
@@ -20,6 +20,9 @@ clients are grouped per module id into the sockets that want `mqtt:data` and tho
 message costs one encode per event name plus one queue put per recipient. Batched clients are
 grouped by subscription set: every `batch_interval` seconds (only while events arrive) each group
 gets one `mqtt:batch` frame, encoded once for the group.
+
+Frames: a `LivePacket` carries its WebSocket frame, built once per event and audience from the
+JSON bytes; `live/engine.py` has engine.io's writer send it as is (see there).
 
 Events reach the manager as one internal emit (`LIVE`) carrying a list of `mqtt-message` dicts,
 so with Redis (`BoundedRedisFanout`) one Redis publish carries a whole broadcaster drain and every
@@ -36,13 +39,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-import engineio
 import orjson
 import socketio
-from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from sensorhub.live.access import ClientOptions
+from sensorhub.live.engine import LivePacket, SendQueue
 from sensorhub.live.events import CONFIG_UPDATE, MQTT_BATCH, MQTT_DATA, MQTT_MESSAGE, mqtt_data
 
 logger = logging.getLogger(__name__)
@@ -60,79 +62,13 @@ HARD_CLIENT_BACKLOG: Final = 20_000
 (a few MB of encoded frames)."""
 STALL_GRACE: Final = 2.0
 """Seconds a client's writer may take nothing while its backlog is above `MAX_CLIENT_BACKLOG`."""
-WRITER_TAKE: Final = 64
-"""Packets engine.io's writer takes from a client's queue at once."""
+SEND_TICK: Final = 0.001
+"""Seconds between two drains of the live events while per-message clients are connected: the
+first event after a quiet tick leaves at once, later ones wait for the tick's end, so evenly paced
+traffic (one message per loop iteration) still wakes each client's writer and writes its socket
+once per tick rather than once per message. At most this much latency is added."""
 NAMESPACE: Final = "/"
-EVENT_PREFIX: Final = str(sio_packet.EVENT)
-
-
-class LivePacket(eio_packet.Packet):  # type: ignore[misc]
-    """An engine.io MESSAGE packet carrying `weight` live events (a batch frame carries many)."""
-
-    def __init__(self, text: str, weight: int) -> None:
-        super().__init__(eio_packet.MESSAGE, text)
-        self.weight = weight
-
-
-def _weight(item: Any) -> int:
-    if item is None:  # the writer's stop sentinel
-        return 0
-    return int(getattr(item, "weight", 1))  # engine.io's own packets (pings) count one
-
-
-class SendQueue(asyncio.Queue[Any]):
-    """A client's outgoing engine.io queue; its writer takes at most `WRITER_TAKE` at a time.
-
-    engine.io's `poll()` awaits `get()` once, then calls `get_nowait()` until the queue is empty.
-    `events` counts the live events waiting in it (a batch frame counts its events), the measure
-    of a client's backlog whatever its mode.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._taken = 0
-        self.events = 0
-        self.progress = time.monotonic()
-        """When the writer last took packets, or work arrived for an idle writer (monotonic s)."""
-
-    def _put(self, item: Any) -> None:  # asyncio.Queue's hook for subclasses
-        if self.empty():
-            self.progress = time.monotonic()  # an idle writer is not a stalled one
-        super()._put(item)
-        self.events += _weight(item)
-
-    def _get(self) -> Any:
-        item = super()._get()
-        self.events -= _weight(item)
-        return item
-
-    async def get(self) -> Any:
-        self._taken = 0
-        item = await super().get()
-        self.progress = time.monotonic()
-        return item
-
-    def get_nowait(self) -> Any:
-        if self._taken >= WRITER_TAKE:
-            raise asyncio.QueueEmpty
-        item = super().get_nowait()
-        self._taken += 1
-        return item
-
-    def discard_all(self) -> None:
-        while not self.empty():
-            super().get_nowait()
-            self.task_done()
-
-
-class EngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
-    def create_queue(self, *args: Any, **kwargs: Any) -> SendQueue:
-        return SendQueue()
-
-
-class SocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
-    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
-        return EngineIOServer
+EVENT_PREFIX: Final = str(sio_packet.EVENT).encode()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -157,6 +93,7 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         self._options: dict[str, tuple[str, ClientOptions]] = {}
         self._routes: dict[str, Route] = {}
         self._batch_groups: list[tuple[frozenset[str] | None, tuple[Any, ...]]] | None = None
+        self._per_message: bool | None = None
         self._pending: list[dict[str, Any]] = []
         self._tick: asyncio.TimerHandle | None = None
 
@@ -186,6 +123,14 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
     def _changed(self) -> None:
         self._routes.clear()
         self._batch_groups = None
+        self._per_message = None
+
+    @property
+    def per_message_clients(self) -> bool:
+        """Whether any client of this instance gets per-message events (not only batches)."""
+        if self._per_message is None:
+            self._per_message = any(not options.batch for _, options in self._options.values())
+        return self._per_message
 
     def _route(self, module_id: str) -> Route:
         data, message = [], []
@@ -237,8 +182,13 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
                 event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to
             )
 
-    def deliver(self, messages: list[dict[str, Any]]) -> None:
-        """Fan out `mqtt-message` dicts to this instance's clients; never awaits a client."""
+    def deliver(self, messages: list[dict[str, Any]], flush_batches: bool = False) -> None:
+        """Fan out `mqtt-message` dicts to this instance's clients; never awaits a client.
+
+        Batched clients get them at the end of the current tick (`batch_interval` after the
+        first event after a quiet period), or at once with `flush_batches` (the caller's own
+        timer was that tick).
+        """
         routes = self._routes
         for message in messages:
             route = routes.get(message["moduleId"]) or self._route(message["moduleId"])
@@ -250,7 +200,11 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
                 self._send(route.message, MQTT_MESSAGE, message)
         if messages and self._groups():
             self._pending.extend(messages)
-            if self._tick is None:
+            if flush_batches:
+                if self._tick is not None:
+                    self._tick.cancel()
+                self._flush_batches()
+            elif self._tick is None:
                 loop = asyncio.get_running_loop()
                 self._tick = loop.call_later(self.batch_interval, self._flush_batches)
 
@@ -275,9 +229,9 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         if sockets:
             self._send(sockets, CONFIG_UPDATE, payload)
 
-    def encode(self, event: str, payload: Any) -> str:
-        """The Socket.IO EVENT packet text for the default namespace, as `Packet.encode` makes it
-        (the same JSON, compact; non-ASCII characters as UTF-8 rather than `\\u` escapes).
+    def encode(self, event: str, payload: Any) -> bytes:
+        """The Socket.IO EVENT packet for the default namespace as UTF-8, the text `Packet.encode`
+        makes (the same JSON, compact; non-ASCII characters as UTF-8 rather than `\\u` escapes).
 
         Built directly: `Packet()` first walks the whole payload looking for binary data, which
         live payloads (JSON from `mqtt_message`) never hold; that walk cost as much as the JSON
@@ -285,9 +239,10 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         stdlib json; what it refuses (integers beyond 64 bits in device metadata) goes to json.
         """
         try:
-            return EVENT_PREFIX + orjson.dumps([event, payload]).decode()
+            return EVENT_PREFIX + orjson.dumps([event, payload])
         except (orjson.JSONEncodeError, TypeError):
-            return EVENT_PREFIX + json.dumps([event, payload], separators=(",", ":"))
+            text = json.dumps([event, payload], separators=(",", ":"))
+            return EVENT_PREFIX + text.encode()
 
     def _send(self, sockets: Iterable[Any], event: str, payload: Any, weight: int = 1) -> None:
         """Queue one frame for each socket; drop those over their backlog (see the module)."""

@@ -1,11 +1,15 @@
 """The Socket.IO plugin: live events for dashboards on the API's own port (`/socket.io`).
 
-Ingestion only appends messages to a bounded list (never awaits a client); once per event-loop
-iteration a drain turns them into `mqtt-message` dicts and hands them to the client manager
-(`sensorhub.live.fanout`), which sends every client what its connect `auth` asked for
-(docs/live-events.md) without awaiting: no task wakes up per message. When the list is full the
-newest events are dropped and counted. With `REDIS_URL` a task publishes each drain through
-python-socketio's Redis manager, and every instance runs the same local fan-out for its clients.
+Ingestion only appends messages to a bounded list (never awaits a client); a drain turns them
+into `mqtt-message` dicts and hands them to the client manager (`sensorhub.live.fanout`), which
+sends every client what its connect `auth` asked for (docs/live-events.md) without awaiting: no
+task wakes up per message. The drain runs at most once per `SEND_TICK` (1 ms) while per-message
+clients are connected (the first event after a quiet tick at once), and once per batch tick,
+`batch_interval` after the first event, while only batched clients are: evenly paced messages,
+one per loop iteration, are drained, encoded and written together rather than one by one. When
+the list is full the newest events are dropped and counted. With `REDIS_URL` a task publishes
+each drain through python-socketio's Redis manager, and every instance runs the same local fan-out
+for its clients.
 """
 
 from __future__ import annotations
@@ -20,14 +24,15 @@ from socketio.exceptions import ConnectionRefusedError as Refuse
 from sensorhub.config import Settings
 from sensorhub.ingest.messages import Accepted
 from sensorhub.live.access import Refused, module_ids, origin_check, parse_auth, reads_allowed
+from sensorhub.live.engine import SocketIOServer
 from sensorhub.live.events import mqtt_message
 from sensorhub.live.fanout import (
     CONFIG,
     LIVE,
     NAMESPACE,
+    SEND_TICK,
     BoundedFanout,
     BoundedRedisFanout,
-    SocketIOServer,
 )
 from sensorhub.live.lag import LoopLagMonitor
 from sensorhub.metrics import Metrics
@@ -62,6 +67,7 @@ class SocketIOPlugin:
         )
         self._pending: list[tuple[str, Accepted | dict[str, Any]]] = []
         self._scheduled = False
+        self._last_drain = float("-inf")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._shared_queue: asyncio.Queue[list[tuple[str, Accepted | dict[str, Any]]]] = (
             asyncio.Queue(SHARED_DRAINS)
@@ -135,7 +141,15 @@ class SocketIOPlugin:
         self._pending.append((kind, body))
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self._drain)
+            now = self._loop.time()
+            if self._shared or self.manager.per_message_clients:
+                due = self._last_drain + SEND_TICK
+            else:
+                due = now + self.manager.batch_interval
+            if due > now:
+                self._loop.call_at(due, self._drain)
+            else:
+                self._loop.call_soon(self._drain)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -155,12 +169,14 @@ class SocketIOPlugin:
             await self.server.shutdown()
 
     def _drain(self) -> None:
-        """Once per loop iteration: everything ingested during it, fanned out in arrival order.
+        """Everything ingested since the last drain, fanned out in arrival order (see the module).
 
         Locally the fan-out never awaits, so it runs right here (no task to wake per message);
         with Redis the drain goes to the task that publishes it.
         """
         self._scheduled = False
+        if self._loop is not None:
+            self._last_drain = self._loop.time()
         items, self._pending = self._pending, []
         if self._shared:
             try:
@@ -177,7 +193,7 @@ class SocketIOPlugin:
                     self.manager.deliver(messages)
                     messages = []
                     self.manager.deliver_config(body)
-            self.manager.deliver(messages)
+            self.manager.deliver(messages, flush_batches=not self.manager.per_message_clients)
         except Exception:
             logger.exception("cannot broadcast live events")
 

@@ -1,0 +1,155 @@
+"""engine.io for the live fan-out: bounded per-client queues and live frames sent as prebuilt bytes.
+
+`SendQueue` is each client's outgoing queue (engine.io's `create_queue` hook): it counts the live
+events waiting, the measure of the laggard rule in `live/fanout.py`, and lets the writer take at
+most `WRITER_TAKE` packets at a time. `LivePacket` is a live event's engine.io MESSAGE packet,
+encoded once per event and audience as the WebSocket frame a server sends for it
+(`live/coalesce.py::TextFrame`). engine.io's writer task passes `packet.encode()` to its WebSocket
+object's `send`; `FramedWebSocket` (engine.io's ASGI WebSocket class, installed in the server's
+driver table) writes the frame through the server's `FRAMES_EXTENSION` when
+`CoalescingWebSocketProtocol` offers it, and sends the text the ordinary way otherwise. Ordering,
+flow control (the writer waits while the transport is paused) and the backlog rules stay as they
+were: only the per-frame work of the ASGI message, uvicorn's checks and websockets' framing is
+skipped, and the frame bytes are shared by every client of the audience.
+
+engine.io internals used (python-engineio pinned in pyproject.toml), all here: the driver table
+`AsyncServer._async["websocket"]`; that its WebSocket writer calls `pkt.encode()` without
+arguments and the polling transport calls `pkt.encode(b64=True)`; the `asgi.scope` entry of its
+environ; `Packet`'s attributes `packet_type`, `binary`, `encode_cache`, `data`; `poll()` calling
+`get()` then `get_nowait()`. tests/integration/test_live_frames.py checks with real clients,
+over WebSocket and over polling upgraded to WebSocket, that live events arrive and leave as
+prebuilt frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import engineio
+import socketio
+from engineio import packet as eio_packet
+from engineio.async_drivers import asgi as eio_asgi
+
+from sensorhub.live.coalesce import FRAMES_EXTENSION, TextFrame
+
+WRITER_TAKE: Final = 64
+"""Packets engine.io's writer takes from a client's queue at once."""
+_MESSAGE_PREFIX: Final = str(eio_packet.MESSAGE).encode()
+
+
+class LivePacket(eio_packet.Packet):  # type: ignore[misc]
+    """An engine.io MESSAGE packet carrying `weight` live events (a batch frame carries many).
+
+    `data` is the Socket.IO packet as UTF-8 (`2["event",…]`); the packet is held as its WebSocket
+    frame (`message`), built once. `Packet.__init__` is not called: it only classifies `data`.
+    """
+
+    def __init__(self, data: bytes, weight: int) -> None:
+        self.packet_type = eio_packet.MESSAGE
+        self.binary = False
+        self.encode_cache = None
+        self.weight = weight
+        self.message = TextFrame(_MESSAGE_PREFIX + data)
+
+    @property
+    def data(self) -> str:
+        """The Socket.IO packet text (engine.io's `Packet.data`)."""
+        return self.message.text[1:]
+
+    def encode(self, b64: bool = False) -> Any:
+        """For the WebSocket writer the `TextFrame` (`FramedWebSocket.send` takes it); for the
+        polling transport (`b64=True`) the engine.io packet text."""
+        return self.message.text if b64 else self.message
+
+
+class SendQueue(asyncio.Queue[Any]):
+    """A client's outgoing engine.io queue; its writer takes at most `WRITER_TAKE` at a time.
+
+    engine.io's `poll()` awaits `get()` once, then calls `get_nowait()` until the queue is empty.
+    `events` counts the live events waiting in it (a batch frame counts its events), the measure
+    of a client's backlog whatever its mode.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._taken = 0
+        self.events = 0
+        self.progress = time.monotonic()
+        """When the writer last took packets, or work arrived for an idle writer (monotonic s)."""
+
+    def _put(self, item: Any) -> None:  # asyncio.Queue's hook for subclasses
+        if self.empty():
+            self.progress = time.monotonic()  # an idle writer is not a stalled one
+        super()._put(item)
+        self.events += _weight(item)
+
+    def _get(self) -> Any:
+        item = super()._get()
+        self.events -= _weight(item)
+        return item
+
+    async def get(self) -> Any:
+        self._taken = 0
+        item = await super().get()
+        self.progress = time.monotonic()
+        return item
+
+    def get_nowait(self) -> Any:
+        if self._taken >= WRITER_TAKE:
+            raise asyncio.QueueEmpty
+        item = super().get_nowait()
+        self._taken += 1
+        return item
+
+    def discard_all(self) -> None:
+        while not self.empty():
+            super().get_nowait()
+            self.task_done()
+
+
+def _weight(item: Any) -> int:
+    if type(item) is LivePacket:
+        return int(item.weight)
+    return 0 if item is None else 1  # the writer's stop sentinel; engine.io's own packets
+
+
+class FramedWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
+    """engine.io's ASGI WebSocket; a `TextFrame` leaves through the server's `FRAMES_EXTENSION`
+    (its prebuilt frame) when the server offers it, as a `websocket.send` of its text otherwise."""
+
+    send_framed: Callable[[TextFrame], Awaitable[None]] | None = None
+
+    async def __call__(self, environ: dict[str, Any]) -> Any:
+        extensions = environ["asgi.scope"].get("extensions") or {}
+        offered = extensions.get(FRAMES_EXTENSION)
+        if offered is not None:
+            self.send_framed = offered["send"]
+        return await super().__call__(environ)
+
+    async def send(self, message: Any) -> None:
+        if type(message) is TextFrame:
+            if self.send_framed is not None:
+                await self.send_framed(message)
+                return
+            message = message.text
+        await super().send(message)
+
+
+class EngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        drivers: dict[str, Any] = self.__dict__["_async"]  # engine.io sets it in __init__
+        if drivers.get("websocket") is not eio_asgi.WebSocket:
+            raise RuntimeError("the live fan-out needs engine.io's asgi async mode")
+        self._async = {**drivers, "websocket": FramedWebSocket}
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> SendQueue:
+        return SendQueue()
+
+
+class SocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return EngineIOServer
