@@ -23,7 +23,7 @@ def batch_of(rows: list[tuple[float, str, str]]) -> Batch:
 
 def marked(batch: Batch, before: datetime | None = None) -> set[tuple[datetime, str, str]]:
     rows = list(batch.measurements)
-    seconds = [time.timestamp() for time, _, _, _ in rows]
+    seconds = [time.timestamp() for time, _, _, _ in batch.readings]
     limit = None if before is None else before.timestamp()
     hours, modules, sensors = hours_touched(rows, seconds, limit)
     starts = [datetime.fromtimestamp(hour * 3600, UTC) for hour in hours]
@@ -50,11 +50,11 @@ def test_every_hour_with_a_row_is_marked_and_none_outside_a_sensors_span(
     rows: list[tuple[float, str, str]],
 ) -> None:
     batch = batch_of(rows)
-    exact = {(hour_of(t), m, s) for t, m, s, _ in batch.measurements}
+    exact = {(hour_of(t), m, s) for t, m, s, _ in batch.readings}
     result = marked(batch)
     assert exact <= result
     for hour, module, sensor in result - exact:
-        times = [t for t, m, s, _ in batch.measurements if (m, s) == (module, sensor)]
+        times = [t for t, m, s, _ in batch.readings if (m, s) == (module, sensor)]
         assert hour_of(min(times)) < hour < hour_of(max(times))
         assert max(times) - min(times) < timedelta(hours=MARK_SPAN_HOURS)
 
