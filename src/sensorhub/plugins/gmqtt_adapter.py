@@ -258,7 +258,8 @@ class LateAcks:
         except UnicodeDecodeError:
             return False
         mid = data[topic_end] << 8 | data[topic_end + 1] if qos else None
-        delivery = Delivery(topic, data[body:end], qos, bool(command & 1), bool(command & 8), mid)
+        retain, dup = (command & 1) != 0, (command & 8) != 0
+        delivery = Delivery(topic, data[body:end], qos, retain, dup, mid)
         self.parsed_here += 1
         if mid is None:
             self._call_accept(delivery)
