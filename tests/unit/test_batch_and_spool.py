@@ -193,3 +193,16 @@ def test_a_retained_sensors_config_is_not_taken_as_the_modules_report() -> None:
     assert batch.sensor_rows == {}
     batch.add(accepted("gh-3/sensors/config", '{"co2": {"interval": 60}}'))
     assert [values for values in batch.sensor_rows.values()] == [{"interval_s": 60}]
+
+
+def test_times_a_float_cannot_resolve_keep_their_microseconds() -> None:
+    """Keys hold epoch seconds only where a float8 resolves every microsecond (EXACT_SECONDS)."""
+    far = datetime(2200, 1, 1, 0, 0, 0, 7, tzinfo=UTC)
+    times = [far, far + timedelta(microseconds=1), NOW, NOW + timedelta(microseconds=1)]
+    batch = Batch()
+    for n, time in enumerate(times):
+        batch.put_measurement(time, "m1", "temperature", "default", float(n))
+    assert batch.far_times
+    assert list(batch.readings) == [(t, "m1", "temperature", "default") for t in times]
+    restored = spool_record.decode(spool_record.encode(batch))
+    assert restored.readings == batch.readings and restored.far_times

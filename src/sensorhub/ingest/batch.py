@@ -32,12 +32,6 @@ EXACT_SECONDS = (-(2.0**32), 2.0**32)
 """Epoch seconds a float8 resolves to the microsecond: 1833-11-24 to 2106-02-07."""
 
 
-def key_time(moment: datetime) -> KeyTime:
-    """The time of a measurement key: epoch seconds within EXACT_SECONDS, else `moment`."""
-    seconds = moment.timestamp()
-    return seconds if EXACT_SECONDS[0] <= seconds < EXACT_SECONDS[1] else moment
-
-
 def key_datetime(time: KeyTime) -> datetime:
     """The tz-aware UTC datetime of a key's time (exact: see EXACT_SECONDS)."""
     return time if isinstance(time, datetime) else datetime.fromtimestamp(time, UTC)
@@ -75,8 +69,8 @@ class Batch:
     messages: int = 0
     # The last datetime turned into key seconds: a reading stored at its receive time and its
     # receipt share one datetime, converted once.
-    _last_time: datetime | None = field(default=None, repr=False, compare=False)
-    _last_key: KeyTime = field(default=0.0, repr=False, compare=False)
+    _last_time: datetime | None = field(default=None, init=False, repr=False, compare=False)
+    _last_key: KeyTime = field(default=0.0, init=False, repr=False, compare=False)
     far_times: bool = False
     """Whether a time outside EXACT_SECONDS was added (then measurement keys may hold
     datetimes)."""
@@ -109,9 +103,10 @@ class Batch:
         }
 
     def _key_time(self, moment: datetime) -> KeyTime:
+        """`moment` as the time of a measurement key: epoch seconds within EXACT_SECONDS."""
         if moment is self._last_time:
             return self._last_key
-        seconds = moment.timestamp()  # as `key_time`, inline: once per reading
+        seconds = moment.timestamp()
         key: KeyTime = seconds
         if not EXACT_SECONDS[0] <= seconds < EXACT_SECONDS[1]:
             key, self.far_times = moment, True
