@@ -33,7 +33,7 @@ def test_same_key_twice_keeps_the_last_value() -> None:
     assert batch.measurement_count == 2
     assert batch.messages == 3
     key = (NOW - timedelta(minutes=1), "m1", "temperature", "dht22")
-    assert batch.measurements[key] == 21
+    assert batch.readings[key] == 21
 
 
 @given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["a", "b"]), st.floats(0, 9))))
@@ -48,7 +48,7 @@ def test_measurements_hold_each_key_once_latest_value_in_order_of_last_arrival(
         key = (NOW - timedelta(minutes=minute), "m1", sensor, "default")
         expected.pop(key, None)
         expected[key] = value
-    assert list(batch.measurements.items()) == list(expected.items())
+    assert list(batch.readings.items()) == list(expected.items())
 
 
 def test_status_updates_are_coalesced_per_module_latest_wins() -> None:
@@ -89,6 +89,7 @@ def test_batch_round_trips_through_the_spool_record(readings: list[tuple[str, fl
     batch.add(accepted("a/logs", "booted"), receipt=(7, 12345, NOW))
     restored = spool_record.decode(spool_record.encode(batch))
     assert restored.measurements == batch.measurements
+    assert restored.readings == batch.readings
     assert restored.module_fields == batch.module_fields
     assert restored.last_seen == batch.last_seen
     assert restored.logs == batch.logs
@@ -103,7 +104,7 @@ def test_a_spool_written_by_the_unversioned_json_format_is_still_replayed() -> N
     assert segment is not None
     first, second = (spool_record.decode(r) for r in spool.read_segment(segment))
     t = datetime(2026, 11, 30, 12, 0, 0, 250000, tzinfo=UTC)
-    assert first.measurements == {
+    assert first.readings == {
         (t, "v0-a", "temperature", ""): 20.1,
         (t, "v0-a", "humidity", "dht22"): 55.5,
     }
@@ -192,3 +193,16 @@ def test_a_retained_sensors_config_is_not_taken_as_the_modules_report() -> None:
     assert batch.sensor_rows == {}
     batch.add(accepted("gh-3/sensors/config", '{"co2": {"interval": 60}}'))
     assert [values for values in batch.sensor_rows.values()] == [{"interval_s": 60}]
+
+
+def test_times_a_float_cannot_resolve_keep_their_microseconds() -> None:
+    """Keys hold epoch seconds only where a float8 resolves every microsecond (EXACT_SECONDS)."""
+    far = datetime(2200, 1, 1, 0, 0, 0, 7, tzinfo=UTC)
+    times = [far, far + timedelta(microseconds=1), NOW, NOW + timedelta(microseconds=1)]
+    batch = Batch()
+    for n, time in enumerate(times):
+        batch.put_measurement(time, "m1", "temperature", "default", float(n))
+    assert batch.far_times
+    assert list(batch.readings) == [(t, "m1", "temperature", "default") for t in times]
+    restored = spool_record.decode(spool_record.encode(batch))
+    assert restored.readings == batch.readings and restored.far_times

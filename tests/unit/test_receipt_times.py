@@ -32,6 +32,6 @@ def postgres_to_timestamp(seconds: float) -> datetime:
 def test_receive_times_survive_the_text_encoding(times: list[datetime]) -> None:
     batch = Batch()
     batch.receipts = [(n + 1, n, t) for n, t in enumerate(times)]
-    sent = list(map(datetime.timestamp, batch.receipt_times))
+    sent = batch.receipt_seconds
     assert [postgres_to_timestamp(seconds) for seconds in sent] == times
     assert batch.receipts == [(n + 1, n, t) for n, t in enumerate(times)]

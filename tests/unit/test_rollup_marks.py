@@ -23,7 +23,7 @@ def batch_of(rows: list[tuple[float, str, str]]) -> Batch:
 
 def marked(batch: Batch, before: datetime | None = None) -> list[tuple[datetime, str, str]]:
     rows = list(batch.measurements)
-    seconds = [time.timestamp() for time, _, _, _ in rows]
+    seconds = [time.timestamp() for time, _, _, _ in batch.readings]
     limit = None if before is None else before.timestamp()
     minutes, modules, sensors = minutes_touched(rows, seconds, limit)
     assert all(isinstance(minute, int) for minute in minutes)
@@ -58,7 +58,7 @@ def test_exactly_the_minutes_holding_a_row_are_marked_sorted_once(
     before = None if before_s is None else T0 + timedelta(seconds=before_s)
     exact = {
         (minute_of(t), m, s)
-        for t, m, s, _ in batch.measurements
+        for t, m, s, _ in batch.readings
         if before is None or hour_of(t) < before
     }
     result = marked(batch, before)

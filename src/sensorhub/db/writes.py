@@ -20,7 +20,7 @@ from sensorhub.db import array_literals, schema
 from sensorhub.db.deadline import with_deadline
 from sensorhub.db.rollup import BACKFILL_AGE
 from sensorhub.db.rollup_marks import Marks, minutes_touched
-from sensorhub.ingest.batch import Batch, MeasurementKey
+from sensorhub.ingest.batch import EXACT_SECONDS, Batch, MeasurementKey, key_datetime
 from sensorhub.ingest.receipts import Receipt
 
 logger = logging.getLogger(__name__)
@@ -42,10 +42,9 @@ WITH dirty AS (
 
 # Measurement times travel as float8 epoch seconds, converted by `to_timestamp` (exact to the
 # microsecond between EXACT_SECONDS): asyncpg spends about 1 µs of CPU encoding a timestamptz,
-# 0.1 µs a float8. A batch holding a time outside that range sends every time as timestamptz
-# instead; the statements take both columns, one of them empty (`unnest` pads it with NULLs).
-EXACT_SECONDS = (-(2.0**32), 2.0**32)
-"""Epoch seconds a float8 resolves to the microsecond: 1833-11-24 to 2106-02-07."""
+# 0.1 µs a float8. The batch keys its rows by those seconds already. A batch holding a time
+# outside that range sends every time as timestamptz instead; the statements take both columns,
+# one of them empty (`unnest` pads it with NULLs).
 
 UPSERT_MEASUREMENTS = (
     MARK_ROLLUP_DIRTY.format(7, 8, 9)
@@ -199,7 +198,7 @@ async def write_batch(
                 client_id,
                 array_literals.integers(batch.receipt_ids),
                 array_literals.integers(batch.receipt_digests),
-                list(map(datetime.timestamp, batch.receipt_times)),
+                batch.receipt_seconds,
                 array_literals.texts(list(batch.last_seen)),
                 list(map(datetime.timestamp, batch.last_seen.values())),
             )
@@ -209,7 +208,7 @@ async def write_batch(
             await connection.executemany(sql, args)
         if batch.measurements:
             rows = list(batch.measurements)
-            seconds = list(map(datetime.timestamp, map(itemgetter(0), rows)))
+            seconds = _row_seconds(rows, batch.far_times)
             marks: Marks = ([], [], [])
             if track_rollup:
                 before = (datetime.now(UTC) - BACKFILL_AGE).timestamp() if backfill_only else None
@@ -236,7 +235,7 @@ async def _upsert_measurements(
     epoch) and queue the rollup `marks`."""
     times: list[datetime] = []
     if not (EXACT_SECONDS[0] <= min(seconds) and max(seconds) < EXACT_SECONDS[1]):
-        seconds, times = [], [key[0] for key in rows]
+        seconds, times = [], [key_datetime(key[0]) for key in rows]
     values = list(batch.measurements.values())
     if len(rows) < COPY_MIN_ROWS:
         _, modules, sensors, hardware = zip(*rows, strict=True)
@@ -255,7 +254,7 @@ async def _upsert_measurements(
     records: list[tuple[object, ...]]
     if times:
         columns = STAGED_TIMES
-        records = [(*key, value) for key, value in zip(rows, values, strict=True)]
+        records = [(t, m, s, h, v) for t, (_, m, s, h), v in zip(times, rows, values, strict=True)]
     else:
         columns = STAGED_SECONDS
         records = [
@@ -267,6 +266,14 @@ async def _upsert_measurements(
             await connection.execute(INSERT_FROM_STAGING, *_bound(marks))
     except asyncpg.UniqueViolationError:
         await connection.execute(UPSERT_FROM_STAGING, *_bound(marks))
+
+
+def _row_seconds(rows: list[MeasurementKey], far_times: bool) -> list[float]:
+    """The epoch seconds of measurement keys `rows` (their times, unless `far_times`: some are
+    datetimes outside EXACT_SECONDS)."""
+    if not far_times:
+        return list(map(itemgetter(0), rows))
+    return [key_datetime(key[0]).timestamp() for key in rows]
 
 
 def _bound(marks: Marks) -> tuple[str, str, str]:

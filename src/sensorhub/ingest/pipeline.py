@@ -84,7 +84,7 @@ class IngestPipeline:
         self._ignored_log = RateLimitedLog()
         self._counts = metrics.counts  # plain integers: cheaper per message than Counter.inc()
         for kind in MessageKind:  # every kind shows in /metrics from the start, at 0
-            self._counts.accepted[kind.value] += 0
+            self._counts.accepted.setdefault(kind.value, 0)
         self._rejected: dict[str, Counter] = {}
         self._on_reject = on_reject
 

@@ -47,10 +47,14 @@ class Receipts:
     """The newest receive time of each packet id, with the digest of what it carried."""
 
     def __init__(self, known: Iterable[Receipt] = ()) -> None:
-        self._times: dict[int, tuple[int, datetime]] = {}
+        # Two dicts rather than one of (digest, time) tuples: no tuple for the collector to
+        # track per message.
+        self._codes: dict[int, int] = {}
+        self._times: dict[int, datetime] = {}
         self._topic_crcs: dict[str, int] = {}
         for packet_id, code, received in known:
-            self._times.setdefault(packet_id, (code, received))
+            if packet_id not in self._codes:
+                self._codes[packet_id], self._times[packet_id] = code, received
 
     def digest(self, topic: str | bytes, payload: bytes) -> int:
         """`digest(topic, payload)`, with the CRC of each text topic computed once."""
@@ -67,11 +71,11 @@ class Receipts:
         return len(self._times)
 
     def note(self, packet_id: int, code: int, received: datetime) -> None:
-        self._times[packet_id] = (code, received)
+        self._codes[packet_id] = code
+        self._times[packet_id] = received
 
     def time_of(self, packet_id: int, code: int) -> datetime | None:
         """The receive time first given to this packet, or None if it was never received."""
-        known = self._times.get(packet_id)
-        if known is None or known[0] != code:
+        if self._codes.get(packet_id) != code:
             return None
-        return known[1]
+        return self._times[packet_id]

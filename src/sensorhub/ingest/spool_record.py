@@ -48,7 +48,7 @@ _decoder = msgspec.msgpack.Decoder(SpoolRecord)
 def encode(batch: Batch) -> bytes:
     """The record of `batch` in the current format."""
     record = SpoolRecordV1(
-        measurements=[(t, m, s, h, v) for (t, m, s, h), v in batch.measurements.items()],
+        measurements=[(t, m, s, h, v) for (t, m, s, h), v in batch.readings.items()],
         module_fields=[(table, m, f) for (table, m), f in batch.module_fields.items()],
         sensor_rows=[(table, m, s, r) for (table, m, s), r in batch.sensor_rows.items()],
         last_seen=batch.last_seen,
@@ -84,7 +84,7 @@ def spooled_receipts(spool: Spool) -> list[Receipt]:
 def _to_batch(record: SpoolRecord) -> Batch:
     batch = Batch(messages=record.messages)
     for time, module, sensor, hardware, value in record.measurements:
-        batch.measurements[(time, module, sensor, hardware)] = value
+        batch.put_measurement(time, module, sensor, hardware, value)
     for table, module, fields in record.module_fields:
         batch.module_fields[(table, module)] = fields
     for table, module, sensor, values in record.sensor_rows:
@@ -104,7 +104,7 @@ def _decode_unversioned_json(data: bytes) -> Batch:
     document = json.loads(data)
     batch = Batch(messages=document["n"])
     for time, module, sensor, hardware, value in document["m"]:
-        batch.measurements[(datetime.fromisoformat(time), module, sensor, hardware)] = value
+        batch.put_measurement(datetime.fromisoformat(time), module, sensor, hardware, value)
     for table, module, fields in document["f"]:
         batch.module_fields[(table, module)] = {
             name: datetime.fromisoformat(value[_DATETIME_TAG])

@@ -58,11 +58,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from gmqtt.mqtt.constants import MQTTCommands, MQTTv50
-from gmqtt.mqtt.package import CommandWithMidPacket, Package
+from gmqtt.mqtt.constants import MQTTv50
+from gmqtt.mqtt.package import Package
 from gmqtt.storage import PersistentStorage
 
 from sensorhub.ingest.delivery import Accept, Delivery
+from sensorhub.plugins.pubacks import pubacks
 from sensorhub.plugins.quickack import quick_ack
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,17 @@ PROBE_INTERVAL = 1.0
 """Seconds between PINGREQs while reading is paused (to notice a broker that went away)."""
 PUBLISH = 0x30
 ReadPackets = Callable[[bytes], int]
+
+
+class _Read:
+    """What one socket read leaves to do: PUBACKs to hold for a batch, PUBACKs due at once."""
+
+    __slots__ = ("due", "durable", "mids")
+
+    def __init__(self) -> None:
+        self.durable: asyncio.Future[None] | None = None
+        self.mids: list[int] = []
+        self.due: list[int] = []
 
 
 class LateAcks:
@@ -142,17 +154,23 @@ class LateAcks:
         if durable is None or durable.done():
             self._write(connection, [mid])
             return
+        self._hold_all(connection, durable, [mid])
+
+    def _hold_all(self, connection: Any, durable: asyncio.Future[None], mids: list[int]) -> None:
+        """Hold the PUBACKs of `mids` until `durable` completes; stop reading at the bound."""
         if connection is not self._held_on:
             self._held, self._held_on, self._paused = 0, connection, None
         key = (durable, connection)
-        mids = self._waiting.get(key)
-        if mids is None:
-            mids = self._waiting[key] = []
+        waiting = self._waiting.get(key)
+        if waiting is None:
+            self._waiting[key] = mids
             durable.add_done_callback(partial(self._release, key))
             self._idle.clear()
-        mids.append(mid)
-        self._held += 1
-        self.max_held = max(self.max_held, self._held)
+        else:
+            waiting += mids
+        self._held += len(mids)
+        if self._held > self.max_held:
+            self.max_held = self._held
         if self._held >= self._bound and self._paused is None and not connection.is_closing():
             self._pause(connection)
 
@@ -172,6 +190,17 @@ class LateAcks:
         if connection._handler.current_connection is not connection:
             return gmqtt_read(data)  # a superseded connection: gmqtt drops what it reads
         mqtt5 = connection._protocol.proto_ver >= MQTTv50
+        read = _Read()
+        try:
+            done = self._split(connection, data, mqtt5, read)
+        finally:
+            self._settle(connection, read)
+        if done > 0:
+            connection._last_data_in = time.monotonic()
+        return done
+
+    def _split(self, connection: Any, data: bytes, mqtt5: bool, read: _Read) -> int:
+        """Deliver the packets in `data`; the bytes consumed, or -1 when malformed."""
         size, done = len(data), 0
         while size - done >= 2:
             length, shift, start = 0, 0, done + 1
@@ -191,16 +220,29 @@ class LateAcks:
                 break
             command = data[done]
             if command & 0xF0 != PUBLISH or not self._publish(
-                connection, command, data, start, end, mqtt5
+                connection, command, data, start, end, mqtt5, read
             ):
                 connection.put_package(Package(command, data[start:end]))
             done = end
-        if done:
-            connection._last_data_in = time.monotonic()
         return done
 
+    def _settle(self, connection: Any, read: _Read) -> None:
+        """After a socket read: hold its PUBACKs by batch, write those due at once."""
+        if read.mids:
+            assert read.durable is not None
+            self._hold_all(connection, read.durable, read.mids)
+        if read.due:
+            self._write(connection, read.due)
+
     def _publish(
-        self, connection: Any, command: int, data: bytes, start: int, end: int, mqtt5: bool
+        self,
+        connection: Any,
+        command: int,
+        data: bytes,
+        start: int,
+        end: int,
+        mqtt5: bool,
+        read: _Read,
     ) -> bool:
         """Deliver the PUBLISH in `data[start:end]`; False leaves it to gmqtt (QoS 2, MQTT 5
         properties, an empty or non-UTF-8 topic, a malformed packet)."""
@@ -216,12 +258,22 @@ class LateAcks:
         except UnicodeDecodeError:
             return False
         mid = data[topic_end] << 8 | data[topic_end + 1] if qos else None
-        delivery = Delivery(topic, data[body:end], qos, bool(command & 1), bool(command & 8), mid)
+        retain, dup = (command & 1) != 0, (command & 8) != 0
+        delivery = Delivery(topic, data[body:end], qos, retain, dup, mid)
         self.parsed_here += 1
-        if qos:
-            self._hold(connection, delivery)
-        else:
+        if mid is None:
             self._call_accept(delivery)
+            return True
+        durable = self._call_accept(delivery)
+        if durable is None or durable.done():
+            read.due.append(mid)
+        elif durable is read.durable:
+            read.mids.append(mid)
+        else:  # a new batch (the last one was sealed during this read)
+            if read.mids:
+                assert read.durable is not None
+                self._hold_all(connection, read.durable, read.mids)
+            read.durable, read.mids = durable, [mid]
         return True
 
     def _pause(self, connection: Any) -> None:
@@ -281,12 +333,7 @@ class LateAcks:
         ):
             return
         protocol = connection._protocol
-        version = protocol.proto_ver
-        data = b"".join(
-            CommandWithMidPacket.build_package(MQTTCommands.PUBACK, mid, False, proto_ver=version)
-            for mid in mids
-        )
-        protocol.write_data(data)
+        protocol.write_data(pubacks(mids, protocol.proto_ver >= MQTTv50))
         quick_ack(connection._transport)  # see quickack.py: the broker's next PUBLISH, not 40 ms on
 
 
