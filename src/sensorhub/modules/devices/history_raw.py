@@ -44,9 +44,18 @@ FROM (
 """
 EXACT = {False: _EXACT.format(after=""), True: _EXACT.format(after=AFTER)}
 
-# $5 + 1 readings in index order; "C": byte comparison, no locale collation per reading.
+# $5 + 1 readings in index order. One hardware id: every reading's equals the first's (an
+# equality per reading; min/max would compare and copy text per reading).
+_FIRST = """
+SELECT m.hardware_id FROM measurements m
+WHERE m.module_id = $1 AND m.sensor_type = $2 AND m.time >= $3 AND m.time < $4 {after}
+ORDER BY m.time
+LIMIT 1
+"""
 _FAST = """
-SELECT min(p.hardware_id COLLATE "C") AS hw, max(p.hardware_id COLLATE "C") AS last_hw,
+WITH first AS ({first})
+SELECT (SELECT hardware_id FROM first) AS hw,
+       bool_and(p.hardware_id = (SELECT hardware_id FROM first)) AS one_hw,
        array_agg(p.ms) AS t, array_agg(p.value) AS v, max(p.time) AS last_time
 FROM (
     SELECT m.hardware_id, (date_part('epoch', m.time) * 1000)::bigint AS ms, m.value, m.time
@@ -56,7 +65,10 @@ FROM (
     LIMIT $5::bigint + 1
 ) p
 """
-FAST = {False: _FAST.format(after=""), True: _FAST.format(after=AFTER)}
+FAST = {
+    after: _FAST.format(first=_FIRST.format(after=clause), after=clause)
+    for after, clause in ((False, ""), (True, AFTER))
+}
 
 
 @dataclass(frozen=True)
@@ -133,7 +145,7 @@ async def _one_type(
     t: list[int] = page["t"]
     v: list[float] = page["v"]
     hardware_id: str = page["hw"]
-    if hardware_id == page["last_hw"]:
+    if page["one_hw"]:
         key_columns = split_by_hardware(sensor_type, hardware_id, None, t, v)
         if len(t) < left:
             return _columns(key_columns), None
