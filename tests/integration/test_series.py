@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from sensorhub.db.rollup import refresh_rollup
+from sensorhub.modules.devices import history_raw
 from sensorhub.modules.devices.history_sql import epoch_micros
 from tests.support import RunningApp
 
@@ -109,8 +110,17 @@ async def test_buckets_cover_the_whole_range_per_hardware_id(
     assert sum(by_days["series"]["dht22:temperature"]["count"]) == 8640
 
 
+@pytest.fixture(params=["whole", "sliced"])
+def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Raw pages read whole, or every page in three time slices (as pages of 20,000 readings)."""
+    if request.param == "sliced":
+        monkeypatch.setattr(history_raw, "SLICE_FROM", 1)
+        monkeypatch.setattr(history_raw, "SLICES", 3)
+    return str(request.param)
+
+
 async def test_raw_readings_are_paged_with_a_cursor_never_truncated(
-    app: RunningApp, module_id: str
+    app: RunningApp, module_id: str, reading: str
 ) -> None:
     await _seed(app, module_id)
     window = {"from": "2026-11-01T00:00:00Z", "to": "2026-11-01T00:01:00Z"}
@@ -272,7 +282,7 @@ async def test_buckets_and_averages_match_the_raw_readings_before_and_after_the_
 
 
 async def test_raw_pages_of_one_hardware_id_split_exactly_even_within_a_millisecond(
-    app: RunningApp, module_id: str
+    app: RunningApp, module_id: str, reading: str
 ) -> None:
     """Pages read in index order (one hardware id) and pages ending inside a millisecond."""
     assert app.settings.database_url is not None
@@ -333,3 +343,35 @@ async def test_epoch_microseconds_are_exact_in_and_out_of_the_float_range(
     finally:
         await connection.close()
     assert got == expected
+
+
+async def test_raw_values_read_back_as_the_stored_floats(app: RunningApp, module_id: str) -> None:
+    """PostgreSQL's float text (shortest exact) is embedded in the answer as is."""
+    values = [
+        0.1 + 0.2,
+        1e-7,
+        1.5e-5,
+        1e20,
+        123456789012345.6,
+        -0.0,
+        5e-324,
+        1.7976931348623157e308,
+    ]
+    assert app.settings.database_url is not None
+    connection = await asyncpg.connect(app.settings.database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO device_system_status (module_id, last_seen) VALUES ($1, now())", module_id
+        )
+        await connection.executemany(
+            "INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value) "
+            "VALUES ($1, $2, 'pressure', 'bmp280', $3)",
+            [(START + timedelta(seconds=i), module_id, v) for i, v in enumerate(values)],
+        )
+    finally:
+        await connection.close()
+    params = {"from": _z(START), "to": _z(START + timedelta(minutes=1)), "raw": "true"}
+    body = (await app.http.get(f"/api/modules/{module_id}/series", params=params)).json()
+    series = body["series"]["bmp280:pressure"]
+    assert [float(v) for v in series["v"]] == values
+    assert series["t"] == [int(START.timestamp() * 1000) + 1000 * i for i in range(len(values))]
