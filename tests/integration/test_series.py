@@ -10,7 +10,6 @@ import asyncpg
 import pytest
 
 from sensorhub.db.rollup import refresh_rollup
-from sensorhub.modules.devices import history_raw
 from sensorhub.modules.devices.history_sql import epoch_micros
 from tests.support import RunningApp
 
@@ -110,17 +109,8 @@ async def test_buckets_cover_the_whole_range_per_hardware_id(
     assert sum(by_days["series"]["dht22:temperature"]["count"]) == 8640
 
 
-@pytest.fixture(params=["whole", "sliced"])
-def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Raw pages read whole, or every page in three time slices (as pages of 20,000 readings)."""
-    if request.param == "sliced":
-        monkeypatch.setattr(history_raw, "SLICE_FROM", 1)
-        monkeypatch.setattr(history_raw, "SLICES", 3)
-    return str(request.param)
-
-
 async def test_raw_readings_are_paged_with_a_cursor_never_truncated(
-    app: RunningApp, module_id: str, reading: str
+    app: RunningApp, module_id: str
 ) -> None:
     await _seed(app, module_id)
     window = {"from": "2026-11-01T00:00:00Z", "to": "2026-11-01T00:01:00Z"}
@@ -282,7 +272,7 @@ async def test_buckets_and_averages_match_the_raw_readings_before_and_after_the_
 
 
 async def test_raw_pages_of_one_hardware_id_split_exactly_even_within_a_millisecond(
-    app: RunningApp, module_id: str, reading: str
+    app: RunningApp, module_id: str
 ) -> None:
     """Pages read in index order (one hardware id) and pages ending inside a millisecond."""
     assert app.settings.database_url is not None

@@ -16,15 +16,11 @@ returns binary arrays, split by hardware id in Python and encoded by orjson.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import asyncpg
@@ -121,27 +117,14 @@ class Cursor:
 Columns = dict[str, dict[str, orjson.Fragment]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Part:
     """Readings of one sensor type: per series key, `t` and `v` as JSON numbers separated by
-    commas (no brackets; empty for none); `count` readings in all; the cursor when the page is
-    full."""
+    commas (no brackets); `count` readings in all; the cursor when the page is full."""
 
     columns: dict[str, tuple[str, str]]
     count: int
     cursor: Cursor | None
-
-    def extend(self, other: Part) -> None:
-        """Append `other`, the readings that follow (a later time slice), in place."""
-        for key, (t, v) in other.columns.items():
-            mine = self.columns.get(key)
-            self.columns[key] = (_join(mine[0], t), _join(mine[1], v)) if mine else (t, v)
-        self.count += other.count
-        self.cursor = other.cursor
-
-
-def _join(first: str, second: str) -> str:
-    return f"{first},{second}" if first and second else first or second
 
 
 @dataclass(frozen=True)
@@ -161,24 +144,9 @@ class Span:
             return args
         return (*args, self.after.time, self.after.hardware_id)
 
-    def slices(self, count: int) -> list[Span]:
-        """`count` consecutive spans of equal length after the cursor; only the first has it."""
-        lower = max(self.start, self.after.time) if self.after else self.start
-        lower = min(lower, self.end)
-        bounds = [lower + (self.end - lower) * k / count for k in range(1, count)]
-        edges = [self.start, *bounds, self.end]
-        return [
-            replace(self, start=edges[k], end=edges[k + 1], after=self.after if k == 0 else None)
-            for k in range(count)
-        ]
 
-
-# Pages of at least SLICE_FROM readings read a sensor type's range as SLICES consecutive time
-# slices at once, each on its own pooled connection: PostgreSQL runs one query on one core.
-SLICES = 2
-SLICE_FROM = 20_000
-
-Read = Callable[[Span, int], Awaitable[Part]]
+# The shortest text that reads back as the same float8 (PostgreSQL's default since 12).
+READING_SETTINGS = f"{SETTINGS}; SET LOCAL extra_float_digits = 1"
 
 
 async def raw_page(
@@ -192,73 +160,24 @@ async def raw_page(
     """At most `limit` raw readings, by sensor type, then time, then hardware id.
 
     Returns `{key: {"t": [ms], "v": [...]}}` (JSON fragments) and the cursor for the next page
-    (None at the end). From SLICE_FROM readings on, each time slice is read in its own snapshot
-    (as two pages are).
+    (None at the end).
     """
-    async with _reading(pool) as connection:
-        types = await connection.fetch(RAW_TYPES, module_id, after.sensor_type if after else "")
-        spans = [
-            Span(module_id, row["sensor_type"], start, end)
-            if after is None or row["sensor_type"] != after.sensor_type
-            else Span(module_id, row["sensor_type"], start, end, after)
-            for row in types
-        ]
-        if limit < SLICE_FROM:
-            return await _page(partial(_one_type, connection), spans, limit)
-    return await _page(partial(_sliced, pool), spans, limit)
-
-
-@asynccontextmanager
-async def _reading(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    async with pool.acquire() as connection, connection.transaction(readonly=True):
-        await connection.execute(READING_SETTINGS)
-        yield connection
-
-
-# The shortest text that reads back as the same float8 (PostgreSQL's default since 12).
-READING_SETTINGS = f"{SETTINGS}; SET LOCAL extra_float_digits = 1"
-
-
-async def _page(read: Read, spans: list[Span], limit: int) -> tuple[Columns, Cursor | None]:
     series: Columns = {}
     left = limit
-    for span in spans:
-        part = await read(span, left)
-        for key, (t, v) in part.columns.items():
-            series[key] = {"t": orjson.Fragment(f"[{t}]"), "v": orjson.Fragment(f"[{v}]")}
-        left -= part.count
-        if part.cursor is not None:
-            return series, part.cursor
+    async with pool.acquire() as connection, connection.transaction(readonly=True):
+        await connection.execute(READING_SETTINGS)
+        types = await connection.fetch(RAW_TYPES, module_id, after.sensor_type if after else "")
+        for row in types:
+            sensor_type: str = row["sensor_type"]
+            since = after if after is not None and sensor_type == after.sensor_type else None
+            span = Span(module_id, sensor_type, start, end, since)
+            part = await _one_type(connection, span, left)
+            for key, (t, v) in part.columns.items():
+                series[key] = {"t": orjson.Fragment(f"[{t}]"), "v": orjson.Fragment(f"[{v}]")}
+            left -= part.count
+            if part.cursor is not None:
+                return series, part.cursor
     return series, None
-
-
-async def _sliced(pool: asyncpg.Pool, span: Span, left: int) -> Part:
-    """`_one_type` over SLICES time slices read at once (never holding one connection while
-    waiting for another), joined in time order.
-
-    A slice is a whole part of the page unless the page ends inside it (or at its end): then
-    that slice and the rest of the span are read again with what is left of the page, unless
-    it is the first slice, read with the whole page left.
-    """
-    if left < SLICE_FROM:
-        return await _alone(pool, span, left)
-    slices = span.slices(SLICES)
-    parts = await asyncio.gather(*(_alone(pool, piece, left) for piece in slices))
-    joined = Part({}, 0, None)
-    for index, part in enumerate(parts):
-        if part.cursor is not None or joined.count + part.count >= left:
-            if index == 0:
-                return part
-            rest = replace(span, start=slices[index].start, after=None)
-            joined.extend(await _alone(pool, rest, left - joined.count))
-            return joined
-        joined.extend(part)
-    return joined
-
-
-async def _alone(pool: asyncpg.Pool, span: Span, left: int) -> Part:
-    async with _reading(pool) as connection:
-        return await _one_type(connection, span, left)
 
 
 async def _one_type(connection: asyncpg.Connection, span: Span, left: int) -> Part:
