@@ -333,3 +333,35 @@ async def test_epoch_microseconds_are_exact_in_and_out_of_the_float_range(
     finally:
         await connection.close()
     assert got == expected
+
+
+async def test_raw_values_read_back_as_the_stored_floats(app: RunningApp, module_id: str) -> None:
+    """PostgreSQL's float text (shortest exact) is embedded in the answer as is."""
+    values = [
+        0.1 + 0.2,
+        1e-7,
+        1.5e-5,
+        1e20,
+        123456789012345.6,
+        -0.0,
+        5e-324,
+        1.7976931348623157e308,
+    ]
+    assert app.settings.database_url is not None
+    connection = await asyncpg.connect(app.settings.database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO device_system_status (module_id, last_seen) VALUES ($1, now())", module_id
+        )
+        await connection.executemany(
+            "INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value) "
+            "VALUES ($1, $2, 'pressure', 'bmp280', $3)",
+            [(START + timedelta(seconds=i), module_id, v) for i, v in enumerate(values)],
+        )
+    finally:
+        await connection.close()
+    params = {"from": _z(START), "to": _z(START + timedelta(minutes=1)), "raw": "true"}
+    body = (await app.http.get(f"/api/modules/{module_id}/series", params=params)).json()
+    series = body["series"]["bmp280:pressure"]
+    assert [float(v) for v in series["v"]] == values
+    assert series["t"] == [int(START.timestamp() * 1000) + 1000 * i for i in range(len(values))]

@@ -1,7 +1,8 @@
 """Readings of one module: the seed's `/history` and `/data`, and chart-resolution `/series`.
 
 Every series is one hardware id and sensor type (`dht22:temperature`), never merged with another
-sensor of the same type (issue 12 item 7). Bodies are encoded by orjson from binary rows.
+sensor of the same type (issue 12 item 7). Bodies are encoded by orjson from binary rows; raw
+pages embed the JSON number text PostgreSQL writes (`history_raw`).
 """
 
 from __future__ import annotations
