@@ -208,6 +208,8 @@ measurements_rollup_dirty = Table(
     Column("sensor_type", Text, nullable=False),
     Column("id", BigInteger, Identity(always=True), primary_key=True),
     Column("claimed", Boolean, nullable=False, server_default=false()),
+    # History reads one module's queued minutes per request (migration 0009_p).
+    Index("ix_measurements_rollup_dirty_module_bucket", "module_id", "bucket"),
 )
 
 sensorhub_meta = Table(

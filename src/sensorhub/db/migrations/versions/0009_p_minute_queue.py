@@ -7,6 +7,10 @@ UTC minute; the job recomputes only the queued minutes from `measurements` and f
 from the minute rollup (`sensorhub.db.rollup`), and history reads only the queued minutes raw
 (`sensorhub.modules.devices.history_sql`). The table's columns do not change.
 
+History reads the queued minutes of one module for every request: the index
+`ix_measurements_rollup_dirty_module_bucket` finds them without scanning the queue, which a
+backlog or a back-fill leaves with many (dead) rows until vacuum.
+
 Upgrade: each queued hour becomes its 60 minutes (nothing queued is lost: the job recomputes
 every minute of the hour, as it recomputed the hour), and the delete trigger queues minutes.
 Downgrade: the minutes collapse back into their hours. On TimescaleDB (no trigger) the queue holds
@@ -28,6 +32,7 @@ branch_labels = None
 depends_on = None
 
 QUEUE = "measurements_rollup_dirty"
+MODULE_INDEX = "ix_measurements_rollup_dirty_module_bucket"
 
 HOURS_TO_MINUTES = f"""
 WITH hours AS (
@@ -69,11 +74,13 @@ def _has_trigger_function() -> bool:
 
 def upgrade() -> None:
     op.execute(HOURS_TO_MINUTES)
+    op.create_index(MODULE_INDEX, QUEUE, ["module_id", "bucket"])
     if _has_trigger_function():
         op.execute(QUEUE_ON_DELETE.replace("{unit}", "minute"))
 
 
 def downgrade() -> None:
+    op.drop_index(MODULE_INDEX, table_name=QUEUE)
     op.execute(MINUTES_TO_HOURS)
     if _has_trigger_function():
         op.execute(QUEUE_ON_DELETE.replace("{unit}", "hour"))
