@@ -27,6 +27,7 @@ from sensorhub.app import SensorhubApp, create_app
 from sensorhub.broker_url import BrokerAddress
 from sensorhub.config import Settings
 from sensorhub.live.coalesce import CoalescingWebSocketProtocol
+from sensorhub.live.engine import SendQueue
 from sensorhub.plugins.embedded import free_port
 from sensorhub.runtime import Runtime
 from sensorhub.simulate.gmqtt_adapter import InFlightWindow
@@ -272,3 +273,21 @@ async def publish_stream(
         if (n - start) % chunk == chunk - 1:
             await asyncio.sleep(chunk / rate)
     return start + count
+
+
+class FakeSocket:
+    """What the fan-out touches of an engine.io socket."""
+
+    def __init__(self, sid: str) -> None:
+        self.sid = sid
+        self.closing = self.closed = False
+        self.queue = SendQueue()
+
+    def frames(self) -> list[tuple[str, Any]]:
+        out = []
+        while not self.queue.empty():
+            text = self.queue.get_nowait().data
+            assert text.startswith("2")  # a Socket.IO EVENT on the default namespace
+            out.append(tuple(json.loads(text[1:])))
+            self.queue._taken = 0
+        return out

@@ -16,27 +16,10 @@ from socketio import packet as sio_packet
 from sensorhub.config import Settings
 from sensorhub.deps import token_grants
 from sensorhub.live.access import ClientOptions, Refused, origin_check, parse_auth
-from sensorhub.live.engine import SendQueue, SocketIOServer
+from sensorhub.live.engine import SocketIOServer
 from sensorhub.live.events import iso_utc, mqtt_data
 from sensorhub.live.fanout import LIVE, BoundedFanout
-
-
-class FakeSocket:
-    """What the fan-out touches of an engine.io socket."""
-
-    def __init__(self, sid: str) -> None:
-        self.sid = sid
-        self.closing = self.closed = False
-        self.queue = SendQueue()
-
-    def frames(self) -> list[tuple[str, Any]]:
-        out = []
-        while not self.queue.empty():
-            text = self.queue.get_nowait().data
-            assert text.startswith("2")  # a Socket.IO EVENT on the default namespace
-            out.append(tuple(json.loads(text[1:])))
-            self.queue._taken = 0
-        return out
+from tests.support import FakeSocket
 
 
 @pytest.fixture

@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from sensorhub.config import Settings
 from sensorhub.ingest.messages import Accepted, MessageKind
 from sensorhub.live.access import ClientOptions
-from sensorhub.live.engine import SendQueue
 from sensorhub.metrics import Metrics
 from sensorhub.plugins import socketio as plugin_module
 from sensorhub.plugins.socketio import SocketIOPlugin
-
-
-class FakeSocket:
-    """What the fan-out touches of an engine.io socket."""
-
-    def __init__(self, sid: str) -> None:
-        self.sid = sid
-        self.closing = self.closed = False
-        self.queue = SendQueue()
-
-    def frames(self) -> list[tuple[str, Any]]:
-        out = []
-        while not self.queue.empty():
-            out.append(tuple(json.loads(self.queue.get_nowait().data[1:])))
-            self.queue._taken = 0
-        return out
+from tests.support import FakeSocket
 
 
 def reading(value: float) -> Accepted:
