@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import statistics
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from sensorhub.db.migrate import migrate
 from sensorhub.db.rollup import refresh_rollup
 from sensorhub.db.writes import write_batch
 from sensorhub.ingest.batch import Batch
+from sensorhub.ingest.messages import Measurement
 
 MODULES, SENSORS = 100, 8
 HOUR = datetime(2026, 11, 1, 10, tzinfo=UTC)
@@ -58,44 +60,47 @@ def cpu_ns(pid: int) -> int:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
 
 
+def batches_of(readings: Iterable[Measurement], size: int) -> list[Batch]:
+    """`readings` in batches of `size` distinct keys (the last one may be smaller)."""
+    batches = [Batch()]
+    for reading in readings:
+        if batches[-1].measurement_count == size:
+            batches.append(Batch())
+        batches[-1].add_measurement(reading)
+    return [batch for batch in batches if batch.measurement_count]
+
+
 def stream_batches(first: datetime, rate: int, seconds: int, size: int) -> list[Batch]:
-    batches: list[Batch] = []
-    batch = Batch()
-    for n in range(rate * seconds):
-        key = (
+    readings = (
+        Measurement(
             first + timedelta(seconds=n / rate),
             f"roll-{n % MODULES:03d}",
             f"s{(n // MODULES) % SENSORS}/temperature",
             "default",
+            float(n % 89),
         )
-        batch.measurements[key] = float(n % 89)
-        if len(batch.measurements) == size:
-            batches.append(batch)
-            batch = Batch()
-    if batch.measurements:
-        batches.append(batch)
-    return batches
+        for n in range(rate * seconds)
+    )
+    return batches_of(readings, size)
 
 
 def drain_batches(total: int, size: int) -> list[Batch]:
     """The drain's readings: odd ones at their receive time (now), even ones 2 h ago + n ms."""
     base = datetime.now(UTC) - timedelta(hours=2)
     received = datetime.now(UTC)
-    batches: list[Batch] = []
-    batch = Batch()
-    for n in range(total):
-        module, sensor = n % MODULES, (n // MODULES) % SENSORS
-        when = (
-            received + timedelta(microseconds=n * 25) if n % 2 else base + timedelta(milliseconds=n)
+    readings = (
+        Measurement(
+            received + timedelta(microseconds=n * 25)
+            if n % 2
+            else base + timedelta(milliseconds=n),
+            f"drain-{n % MODULES:03d}",
+            f"s{(n // MODULES) % SENSORS}/temperature",
+            "default",
+            float(n % 80),
         )
-        key = (when, f"drain-{module:03d}", f"s{sensor}/temperature", "default")
-        batch.measurements[key] = float(n % 80)
-        if len(batch.measurements) == size:
-            batches.append(batch)
-            batch = Batch()
-    if batch.measurements:
-        batches.append(batch)
-    return batches
+        for n in range(total)
+    )
+    return batches_of(readings, size)
 
 
 async def timed_writes(connection: asyncpg.Connection, batches: list[Batch]) -> float:
