@@ -22,53 +22,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import multiprocessing
 import statistics
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import socketio
-import uvicorn
-
 from bench.latency_clients import clients_main
-from sensorhub.config import Settings
 from sensorhub.ingest.messages import Accepted, MessageKind
 from sensorhub.live.coalesce import CoalescingWebSocketProtocol
-from sensorhub.metrics import Metrics
-from sensorhub.plugins.embedded import free_port
 from sensorhub.plugins.socketio import SocketIOPlugin
+from tests.support import live_server
 
 RATE, TICK = 5_000, 0.01
-
-
-@contextlib.asynccontextmanager
-async def live_server(ws: str) -> AsyncIterator[tuple[str, SocketIOPlugin]]:
-    plugin = SocketIOPlugin(Settings(), Metrics())
-    port = free_port()
-    config = uvicorn.Config(
-        socketio.ASGIApp(plugin.server),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        ws=CoalescingWebSocketProtocol if ws == "coalescing" else ws,
-        ws_per_message_deflate=False,
-    )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    await plugin.start()
-    try:
-        yield f"http://127.0.0.1:{port}", plugin
-    finally:
-        await plugin.stop()
-        server.should_exit = True
-        await task
 
 
 async def feed(plugin: SocketIOPlugin, seconds: float, pace: str = "burst") -> int:
@@ -129,7 +95,10 @@ async def run(
     ws: str, runs: int, seconds: float, pace: str = "burst"
 ) -> dict[str, list[dict[str, Any]]]:
     results: dict[str, list[dict[str, Any]]] = {"none": [], "single": [], "batch": []}
-    async with live_server(ws) as (base_url, plugin):
+    async with live_server(CoalescingWebSocketProtocol if ws == "coalescing" else ws) as (
+        base_url,
+        plugin,
+    ):
         for _ in range(runs):
             for mode in results:
                 results[mode].append(await one_case(base_url, plugin, mode, seconds, pace))

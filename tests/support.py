@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import httpx
+import socketio
 import uvicorn
 from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv311
@@ -28,7 +29,9 @@ from sensorhub.broker_url import BrokerAddress
 from sensorhub.config import Settings
 from sensorhub.live.coalesce import CoalescingWebSocketProtocol
 from sensorhub.live.engine import SendQueue
+from sensorhub.metrics import Metrics
 from sensorhub.plugins.embedded import free_port
+from sensorhub.plugins.socketio import SocketIOPlugin
 from sensorhub.runtime import Runtime
 from sensorhub.simulate.gmqtt_adapter import InFlightWindow
 
@@ -291,3 +294,36 @@ class FakeSocket:
             out.append(tuple(json.loads(text[1:])))
             self.queue._taken = 0
         return out
+
+
+@contextlib.asynccontextmanager
+async def live_server(
+    ws: Any = CoalescingWebSocketProtocol, *, deflate: bool = False
+) -> AsyncIterator[tuple[str, SocketIOPlugin]]:
+    """The Socket.IO plugin alone behind uvicorn on a free port: (base URL, plugin).
+
+    `ws` is uvicorn's WebSocket implementation (a class or a name such as "websockets");
+    `deflate` turns on permessage-deflate.
+    """
+    plugin = SocketIOPlugin(Settings(), Metrics())
+    port = free_port()
+    config = uvicorn.Config(
+        socketio.ASGIApp(plugin.server),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ws=ws,
+        ws_per_message_deflate=deflate,
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    await wait_until(lambda: server.started, what="server start")
+    await plugin.start()
+    try:
+        yield f"http://127.0.0.1:{port}", plugin
+    finally:
+        await plugin.stop()
+        server.should_exit = True
+        await task

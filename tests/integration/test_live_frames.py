@@ -9,48 +9,15 @@ fail to arrive.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import socketio
-import uvicorn
 
-from sensorhub.config import Settings
 from sensorhub.ingest.messages import Accepted, MessageKind
 from sensorhub.live.coalesce import CoalescingWebSocketProtocol, TextFrame
-from sensorhub.metrics import Metrics
-from sensorhub.plugins.embedded import free_port
-from sensorhub.plugins.socketio import SocketIOPlugin
-from tests.support import wait_until
-
-
-@contextlib.asynccontextmanager
-async def live_server(deflate: bool) -> AsyncIterator[tuple[str, SocketIOPlugin]]:
-    plugin = SocketIOPlugin(Settings(), Metrics())
-    port = free_port()
-    config = uvicorn.Config(
-        socketio.ASGIApp(plugin.server),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        ws=CoalescingWebSocketProtocol,
-        ws_per_message_deflate=deflate,
-    )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    await wait_until(lambda: server.started, what="server start")
-    await plugin.start()
-    try:
-        yield f"http://127.0.0.1:{port}", plugin
-    finally:
-        await plugin.stop()
-        server.should_exit = True
-        await task
+from tests.support import live_server, wait_until
 
 
 def reading(value: int) -> Accepted:
@@ -87,7 +54,7 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 async def test_live_events_leave_as_prebuilt_frames(
     writes: dict[str, int], transports: list[str]
 ) -> None:
-    async with live_server(deflate=False) as (url, plugin):
+    async with live_server() as (url, plugin):
         client = socketio.AsyncClient(reconnection=False)
         received: asyncio.Queue[Any] = asyncio.Queue()
         client.on("mqtt-message", received.put_nowait)
