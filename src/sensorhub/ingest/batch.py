@@ -5,6 +5,7 @@ Its on-disk form (the spool record) is in sensorhub.ingest.spool_record.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -74,6 +75,10 @@ class Batch:
     far_times: bool = False
     """Whether a time outside EXACT_SECONDS was added (then measurement keys may hold
     datetimes)."""
+    # For each module, epoch seconds at or below its `last_seen` (`see_seconds` skips those).
+    _seen_floor: dict[str, float] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __len__(self) -> int:
         return self.messages
@@ -160,6 +165,22 @@ class Batch:
             self.add_status(accepted.status)
         if accepted.log is not None and rows:
             self.logs.append(accepted.log)
+
+    def see_seconds(self, seen: dict[str, float]) -> None:
+        """Move `last_seen` to the newest message time of each module in `seen` (epoch seconds
+        within EXACT_SECONDS), as `add` does for the messages of the fast path."""
+        floor = self._seen_floor
+        last_seen = self.last_seen
+        for module_id, seconds in seen.items():
+            if seconds <= floor.get(module_id, -math.inf):
+                continue
+            moment = datetime.fromtimestamp(seconds, UTC)
+            before = last_seen.get(module_id)
+            if before is None or moment > before:
+                last_seen[module_id] = moment
+                floor[module_id] = seconds
+            else:
+                floor[module_id] = before.timestamp()
 
     def add_measurement(self, measurement: Measurement) -> None:
         key = (
