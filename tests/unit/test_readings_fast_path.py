@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,7 @@ def _pipeline(directory: Path, max_batch: int) -> tuple[IngestPipeline, IngestBu
 
 
 def _batches(buffer: IngestBuffer) -> list[tuple[Batch, Any]]:
+    buffer._batch.settle_seen()  # as when the flusher takes it
     sealed = list(buffer._sealed)
     return [*sealed, (buffer._batch, buffer._batch_done)]
 
@@ -190,6 +192,7 @@ async def test_plain_readings_take_the_fast_path_and_the_rest_the_general_one(
     tmp_path: Path,
 ) -> None:
     ingest, buffer, _ = _pipeline(tmp_path, 100)
+    ingest.fast.clock_ns = time.time_ns  # the device time below is the real now
     calls: list[str] = []
     general = ingest.accept
 

@@ -5,7 +5,6 @@ Its on-disk form (the spool record) is in sensorhub.ingest.spool_record.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -75,10 +74,10 @@ class Batch:
     far_times: bool = False
     """Whether a time outside EXACT_SECONDS was added (then measurement keys may hold
     datetimes)."""
-    # For each module, epoch seconds at or below its `last_seen` (`see_seconds` skips those).
-    _seen_floor: dict[str, float] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    seen_seconds: dict[str, float] = field(default_factory=dict, compare=False)
+    """The newest message time of each module added by the fast path (ingest/readings.py), in
+    epoch seconds: `settle_seen` folds it into `last_seen` once, when the batch is sealed or
+    taken, rather than a `datetime` per message."""
 
     def __len__(self) -> int:
         return self.messages
@@ -166,21 +165,15 @@ class Batch:
         if accepted.log is not None and rows:
             self.logs.append(accepted.log)
 
-    def see_seconds(self, seen: dict[str, float]) -> None:
-        """Move `last_seen` to the newest message time of each module in `seen` (epoch seconds
-        within EXACT_SECONDS), as `add` does for the messages of the fast path."""
-        floor = self._seen_floor
+    def settle_seen(self) -> None:
+        """Fold `seen_seconds` into `last_seen` (the later time wins)."""
         last_seen = self.last_seen
-        for module_id, seconds in seen.items():
-            if seconds <= floor.get(module_id, -math.inf):
-                continue
+        for module_id, seconds in self.seen_seconds.items():
             moment = datetime.fromtimestamp(seconds, UTC)
             before = last_seen.get(module_id)
             if before is None or moment > before:
                 last_seen[module_id] = moment
-                floor[module_id] = seconds
-            else:
-                floor[module_id] = before.timestamp()
+        self.seen_seconds.clear()
 
     def add_measurement(self, measurement: Measurement) -> None:
         key = (
@@ -208,6 +201,7 @@ class Batch:
 
     def merge(self, other: Batch) -> None:
         """Fold a later batch into this one (the later values win)."""
+        other.settle_seen()
         self.messages += other.messages
         self.far_times = self.far_times or other.far_times
         for key, value in other.measurements.items():

@@ -137,6 +137,7 @@ class IngestBuffer:
         """Queue the current batch for the flusher as it is; later messages start a new one."""
         batch, done = self._batch, self._batch_done
         assert done is not None
+        batch.settle_seen()
         self._sealed.append((batch, done))
         self._sealed_messages += len(batch)
         self._batch, self._batch_done, self._oldest = Batch(), None, None
@@ -212,6 +213,7 @@ class IngestBuffer:
             return sealed
         batch, done = self._batch, self._batch_done
         assert done is not None
+        batch.settle_seen()
         self._batch, self._batch_done, self._oldest = Batch(), None, None
         return batch, done
 

@@ -12,7 +12,8 @@ general path (`IngestPipeline.accept`) in its turn, so the order of arrival is k
 The rules are those of the general path (docs/ingest.md), which decides wherever this one
 declines: each message gets its own receive time (one clock reading per message, as epoch
 seconds of a whole microsecond, the form `Batch` keys and receipts hold); a reading stored at its
-receive time gets a receipt; `last_seen` moves to the newest message time of each module.
+receive time gets a receipt; `last_seen` moves to the newest message time of each module (kept
+as epoch seconds until the batch is sealed or taken: `Batch.settle_seen`).
 tests/unit/test_readings_fast_path.py proves that both paths store the same rows, receipts and
 counters for the same deliveries.
 """
@@ -126,7 +127,7 @@ class FastReadings:
                         value = None
             if value is None:  # the general path decides
                 if batch is not None:
-                    self._close(batch, stored, seen)
+                    self._close(batch, stored)
                     batch, stored = None, 0
                 durable = self._general(publish)
                 if mid is not None:
@@ -135,6 +136,7 @@ class FastReadings:
             assert target is not None and mid is not None
             if batch is None:
                 batch, durable, room = self._buffer.open_batch()
+                seen = batch.seen_seconds
                 if groups and groups[-1][0] is durable:
                     mids = groups[-1][1]
                 else:
@@ -159,20 +161,18 @@ class FastReadings:
             stored += 1
             room -= 1
             if room == 0:
-                self._close(batch, stored, seen)
+                self._close(batch, stored)
                 batch, stored = None, 0
         if batch is not None:
-            self._close(batch, stored, seen)
+            self._close(batch, stored)
         return groups
 
-    def _close(self, batch: Batch, stored: int, seen: dict[str, float]) -> None:
-        """Count what went into `batch`, move its `last_seen`, let the buffer seal or flush it."""
+    def _close(self, batch: Batch, stored: int) -> None:
+        """Count what went into `batch`, let the buffer seal or flush it."""
         batch.messages += stored
         counts = self._counts
         counts.received += stored
         counts.accepted[_MEASUREMENT] += stored
-        batch.see_seconds(seen)
-        seen.clear()
         self._buffer.added()
 
     def _learn(self, topic: str) -> Topic | None:
