@@ -11,7 +11,9 @@ by the message count:
 - `accept`: `IngestPipeline.accept` on the `drain` messages as QoS 1 deliveries, through the
   real buffer whose write does nothing: receipts, counting, batching and the per-batch future,
   i.e. what sensorhub spends per message between the MQTT client and the database driver. The
-  loop yields to the flusher every 100 messages, as a socket read of that many would.
+  loop yields to the flusher every 100 messages, as a socket read of that many would;
+- `many`: the same through `IngestPipeline.accept_many`, 100 PUBLISH packets per call as the
+  adapter hands over a socket read (the fast path of ingest/readings.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 from bench.drain import messages as drain_messages
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.buffer import IngestBuffer
-from sensorhub.ingest.delivery import Delivery
+from sensorhub.ingest.delivery import Delivery, Publish
 from sensorhub.ingest.interpret import interpret
 from sensorhub.ingest.pipeline import IngestPipeline
 from sensorhub.ingest.spool import Spool
@@ -83,8 +85,9 @@ async def _discard(batch: Batch) -> None:
     """A database write that takes every batch at once."""
 
 
-async def accept_cpu_per_message(total: int, spool_dir: Path) -> float:
-    """CPU µs per `IngestPipeline.accept` of `total` drain messages (QoS 1, buffer included)."""
+async def accept_cpu_per_message(total: int, spool_dir: Path, many: bool = False) -> float:
+    """CPU µs per `IngestPipeline.accept` (`accept_many` if `many`) of `total` drain messages
+    (QoS 1, buffer included)."""
     metrics = Metrics()
     buffer = IngestBuffer(_discard, Spool(spool_dir, 1 << 20), metrics, max_size=100, max_age=0.5)
     pipeline = IngestPipeline(buffer, metrics)
@@ -92,11 +95,15 @@ async def accept_cpu_per_message(total: int, spool_dir: Path) -> float:
         Delivery(topic, payload, 1, False, False, n % 65_535 + 1)
         for n, (topic, payload) in enumerate(drain_messages(total))
     ]
+    publishes: list[Publish] = [(str(d.topic), d.payload, 2, d.packet_id) for d in deliveries]
     async with buffer.running():
         start = time.process_time()
         for first in range(0, total, READ_CHUNK):
-            for delivery in deliveries[first : first + READ_CHUNK]:
-                pipeline.accept(delivery)
+            if many:
+                pipeline.accept_many(publishes[first : first + READ_CHUNK])
+            else:
+                for delivery in deliveries[first : first + READ_CHUNK]:
+                    pipeline.accept(delivery)
             await asyncio.sleep(0)
         elapsed = time.process_time() - start
     if metrics.counts.accepted["measurement"] != total:
@@ -115,18 +122,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.interpret_micro", description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--messages", type=int, default=200_000, help="messages per run")
+    parser.add_argument("--only", choices=["accept", "many"], help="only this measurement")
     args = parser.parse_args()
     received = datetime.now(UTC)
-    for name, messages in workload(received).items():
-        repeat = max(1, args.messages // len(messages))
-        runs = [cpu_per_message(messages, repeat, received) for _ in range(args.runs)]
-        _report(name, runs, repeat * len(messages))
-    with tempfile.TemporaryDirectory(prefix="bench-accept-") as directory:
-        runs = [
-            asyncio.run(accept_cpu_per_message(args.messages, Path(directory) / f"spool{n}"))
-            for n in range(args.runs)
-        ]
-    _report("accept", runs, args.messages)
+    if args.only is None:
+        for name, messages in workload(received).items():
+            repeat = max(1, args.messages // len(messages))
+            runs = [cpu_per_message(messages, repeat, received) for _ in range(args.runs)]
+            _report(name, runs, repeat * len(messages))
+    for name in ["accept", "many"] if args.only is None else [args.only]:
+        with tempfile.TemporaryDirectory(prefix="bench-accept-") as directory:
+            runs = [
+                asyncio.run(
+                    accept_cpu_per_message(
+                        args.messages, Path(directory) / f"spool{n}", many=name == "many"
+                    )
+                )
+                for n in range(args.runs)
+            ]
+        _report(name, runs, args.messages)
 
 
 if __name__ == "__main__":

@@ -174,6 +174,7 @@ class Runtime:
             receipts=receipts,
             rules=InterpretRules.from_settings(settings),
             on_reject=tally.note,
+            listening=self.socketio.listening,
         )
 
         async def republish() -> None:
@@ -186,6 +187,7 @@ class Runtime:
             on_connect=republish,
             mqtt5=settings.mqtt_protocol == "5" and not embedded_broker,
             own_publish=pipeline.expect_echo,
+            accept_many=pipeline.accept_many,
         )
         # Left in reverse: the buffer flushes first, then the last PUBACKs go out, then we leave.
         await stack.enter_async_context(mqtt)

@@ -74,6 +74,10 @@ class Batch:
     far_times: bool = False
     """Whether a time outside EXACT_SECONDS was added (then measurement keys may hold
     datetimes)."""
+    seen_seconds: dict[str, float] = field(default_factory=dict, compare=False)
+    """The newest message time of each module added by the fast path (ingest/readings.py), in
+    epoch seconds: `settle_seen` folds it into `last_seen` once, when the batch is sealed or
+    taken, rather than a `datetime` per message."""
 
     def __len__(self) -> int:
         return self.messages
@@ -161,6 +165,16 @@ class Batch:
         if accepted.log is not None and rows:
             self.logs.append(accepted.log)
 
+    def settle_seen(self) -> None:
+        """Fold `seen_seconds` into `last_seen` (the later time wins)."""
+        last_seen = self.last_seen
+        for module_id, seconds in self.seen_seconds.items():
+            moment = datetime.fromtimestamp(seconds, UTC)
+            before = last_seen.get(module_id)
+            if before is None or moment > before:
+                last_seen[module_id] = moment
+        self.seen_seconds.clear()
+
     def add_measurement(self, measurement: Measurement) -> None:
         key = (
             self._key_time(measurement.time),
@@ -187,6 +201,7 @@ class Batch:
 
     def merge(self, other: Batch) -> None:
         """Fold a later batch into this one (the later values win)."""
+        other.settle_seen()
         self.messages += other.messages
         self.far_times = self.far_times or other.far_times
         for key, value in other.measurements.items():

@@ -103,14 +103,28 @@ class IngestBuffer:
         receipt: Receipt | None = None,
     ) -> asyncio.Future[None]:
         """Queue a message (see `Batch.add`); the returned future completes when it is durable."""
+        batch, done, _ = self.open_batch()
+        batch.add(accepted, retained=retained, device_time=device_time, receipt=receipt)
+        self.added()
+        return done
+
+    def open_batch(self) -> tuple[Batch, asyncio.Future[None], int]:
+        """The batch being filled, the future that completes once it is durable, and how many
+        more messages it takes before it must be sealed (at least 1).
+
+        For a caller that adds to the batch itself (`ingest/readings.py`): it adds at most that
+        many messages, then calls `added`.
+        """
         if self._batch_done is None:
             self._batch_done = asyncio.get_running_loop().create_future()
             self._oldest = time.monotonic()
             self._wake.set()
-        done = self._batch_done
-        batch = self._batch
-        batch.add(accepted, retained=retained, device_time=device_time, receipt=receipt)
-        size = len(batch)
+        return self._batch, self._batch_done, self._max_batch - len(self._batch)
+
+    def added(self) -> None:
+        """After messages were added to the open batch: seal it when full, wake the flusher when
+        it should write."""
+        size = len(self._batch)
         if size >= self._max_batch:
             self._seal()
             self._wake.set()
@@ -118,12 +132,12 @@ class IngestBuffer:
             size >= self._least_flush_size and not self._wake.is_set() and size >= self._flush_size
         ):
             self._wake.set()
-        return done
 
     def _seal(self) -> None:
         """Queue the current batch for the flusher as it is; later messages start a new one."""
         batch, done = self._batch, self._batch_done
         assert done is not None
+        batch.settle_seen()
         self._sealed.append((batch, done))
         self._sealed_messages += len(batch)
         self._batch, self._batch_done, self._oldest = Batch(), None, None
@@ -199,6 +213,7 @@ class IngestBuffer:
             return sealed
         batch, done = self._batch, self._batch_done
         assert done is not None
+        batch.settle_seen()
         self._batch, self._batch_done, self._oldest = Batch(), None, None
         return batch, done
 

@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 from prometheus_client import Counter
 
 from sensorhub.ingest.buffer import IngestBuffer
-from sensorhub.ingest.delivery import Delivery
+from sensorhub.ingest.delivery import AckGroup, Delivery, Publish, accept_each, as_delivery
 from sensorhub.ingest.interpret import InterpretRules, interpret
 from sensorhub.ingest.messages import Accepted, MessageKind, Rejected
+from sensorhub.ingest.readings import FastReadings
 from sensorhub.ingest.receipts import Receipts
 from sensorhub.metrics import Metrics
 
@@ -70,9 +71,11 @@ class IngestPipeline:
         receipts: Receipts | None = None,
         rules: InterpretRules | None = None,
         on_reject: Callable[[str, str], None] | None = None,
+        listening: Callable[[], bool] | None = None,
     ) -> None:
         """`on_reject(topic, reason)` hears of each rejected message and unreadable field (the
-        activity log tallies them); it must be cheap and must not raise."""
+        activity log tallies them); it must be cheap and must not raise. `listening()` tells
+        whether `live` has anyone to tell (without it, `live` hears of every message)."""
         self._rules = rules or InterpretRules()
         self._buffer = buffer
         self.receipts = receipts if receipts is not None else Receipts()
@@ -87,6 +90,10 @@ class IngestPipeline:
             self._counts.accepted.setdefault(kind.value, 0)
         self._rejected: dict[str, Counter] = {}
         self._on_reject = on_reject
+        self._listening = listening
+        self._each = accept_each(self.accept, _log_error)
+        self.fast = FastReadings(buffer, self.receipts, self._counts, self._rules, self._general)
+        """The fast path of `accept_many` (its clock is replaceable in tests)."""
 
     def expect_echo(self, topic: str, payload: bytes) -> None:
         """sensorhub is publishing (topic, payload) itself: drop the copy the broker sends back."""
@@ -152,6 +159,26 @@ class IngestPipeline:
             self._live(result)
         return durable if qos > 0 else None
 
+    def accept_many(self, publishes: list[Publish]) -> list[AckGroup]:
+        """Process one socket read's PUBLISH packets, in order, without waiting (`AcceptMany`).
+
+        Plain QoS 1 readings go the fast path (`ingest/readings.py`) unless an echo is expected
+        or a live client listens (the live sink takes `Accepted` objects); everything else, one
+        by one, through `accept`.
+        """
+        if self._echoes or (
+            self._live is not None and (self._listening is None or self._listening())
+        ):
+            return self._each(publishes)
+        return self.fast.accept_many(publishes)
+
+    def _general(self, publish: Publish) -> asyncio.Future[None] | None:
+        try:
+            return self.accept(as_delivery(publish))
+        except Exception:
+            _log_error(publish)
+            return None
+
     def _is_echo(self, topic: str | bytes, payload: bytes) -> bool:
         """Drop the echo of a configuration sensorhub published itself: stored already, and a
         late echo must not bring back a module deleted in the meantime."""
@@ -189,3 +216,7 @@ class IngestPipeline:
                 result.module_id,
                 ", ".join(f"{name} ({reason})" for name, reason in result.ignored_fields),
             )
+
+
+def _log_error(publish: Publish) -> None:
+    logger.exception("unexpected error handling a message on %r", publish[0])

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 Receipt = tuple[int, int, datetime]
 """(packet id, digest, receive time)."""
@@ -50,7 +50,8 @@ class Receipts:
         # Two dicts rather than one of (digest, time) tuples: no tuple for the collector to
         # track per message.
         self._codes: dict[int, int] = {}
-        self._times: dict[int, datetime] = {}
+        # A receive time noted by the fast path (ingest/readings.py) is kept as epoch seconds.
+        self._times: dict[int, datetime | float] = {}
         self._topic_crcs: dict[str, int] = {}
         for packet_id, code, received in known:
             if packet_id not in self._codes:
@@ -62,10 +63,14 @@ class Receipts:
             return digest(topic, payload)
         crc = self._topic_crcs.get(topic)
         if crc is None:
-            if len(self._topic_crcs) >= MAX_CACHED_TOPICS:
-                self._topic_crcs.clear()
-            crc = self._topic_crcs[topic] = zlib.crc32(topic.encode())
+            crc = self._topic_crc(topic)
         return zlib.crc32(payload, crc)
+
+    def _topic_crc(self, topic: str) -> int:
+        if len(self._topic_crcs) >= MAX_CACHED_TOPICS:
+            self._topic_crcs.clear()
+        crc = self._topic_crcs[topic] = zlib.crc32(topic.encode())
+        return crc
 
     def __len__(self) -> int:
         return len(self._times)
@@ -74,8 +79,21 @@ class Receipts:
         self._codes[packet_id] = code
         self._times[packet_id] = received
 
+    def note_received(self, packet_id: int, topic: str, payload: bytes, received: float) -> int:
+        """`note` the digest of (topic, payload), received at epoch seconds `received` (a whole
+        microsecond); returns the digest."""
+        crc = self._topic_crcs.get(topic)
+        if crc is None:
+            crc = self._topic_crc(topic)
+        code = self._codes[packet_id] = zlib.crc32(payload, crc)
+        self._times[packet_id] = received
+        return code
+
     def time_of(self, packet_id: int, code: int) -> datetime | None:
         """The receive time first given to this packet, or None if it was never received."""
         if self._codes.get(packet_id) != code:
             return None
-        return self._times[packet_id]
+        received = self._times[packet_id]
+        if isinstance(received, datetime):
+            return received
+        return datetime.fromtimestamp(received, UTC)

@@ -37,10 +37,13 @@ redelivery loses the DUP flag, or if reading does not stop at the bound):
 4. `connection._protocol._read_packet(data) -> int` (gmqtt 0.8: split the read buffer into
    packets, return the bytes consumed, -1 when malformed) is replaced per connection, after the
    first delivery on it, by `_read_packets`: a PUBLISH at QoS 0 or 1 without MQTT 5 properties
-   (what Mosquitto sends sensorhub) becomes a `Delivery` right there; every other packet goes to
-   `connection.put_package`, as gmqtt's loop does. gmqtt's per-packet path (a `Package`, the
-   handler's dispatch, `struct` formats built per message, a properties dict, a debug log call)
-   cost about 10 µs per message at 5,000 msg/s, as much as the pipeline.
+   (what Mosquitto sends sensorhub) becomes a `Publish` tuple right there, and the read's tuples
+   go to `accept_many` together (the pipeline's fast path stores plain readings without a
+   per-message object); every other packet goes to `connection.put_package`, as gmqtt's loop
+   does, after the tuples collected before it (gmqtt delivers at once: the order is kept).
+   gmqtt's per-packet path (a `Package`, the handler's dispatch, `struct` formats built per
+   message, a properties dict, a debug log call) cost about 10 µs per message at 5,000 msg/s,
+   as much as the pipeline.
    `tests/integration/test_fast_receive.py` guards it against the real broker (every form of
    PUBLISH arrives once, byte for byte, with its flags, and most were parsed here).
 
@@ -62,7 +65,7 @@ from gmqtt.mqtt.constants import MQTTv50
 from gmqtt.mqtt.package import Package
 from gmqtt.storage import PersistentStorage
 
-from sensorhub.ingest.delivery import Accept, Delivery
+from sensorhub.ingest.delivery import Accept, AcceptMany, Delivery, Publish, accept_each
 from sensorhub.plugins.pubacks import pubacks
 from sensorhub.plugins.quickack import quick_ack
 
@@ -74,23 +77,22 @@ PUBLISH = 0x30
 ReadPackets = Callable[[bytes], int]
 
 
-class _Read:
-    """What one socket read leaves to do: PUBACKs to hold for a batch, PUBACKs due at once."""
-
-    __slots__ = ("due", "durable", "mids")
-
-    def __init__(self) -> None:
-        self.durable: asyncio.Future[None] | None = None
-        self.mids: list[int] = []
-        self.due: list[int] = []
-
-
 class LateAcks:
-    """Takes over a gmqtt client's deliveries: one entry (`accept`) for QoS 0 and QoS 1."""
+    """Takes over a gmqtt client's deliveries: `accept_many` takes the PUBLISH packets of each
+    socket read parsed here, `accept` the few that gmqtt parsed (QoS 0 and QoS 1)."""
 
-    def __init__(self, client: Any, accept: Accept, *, max_unacknowledged: int) -> None:
+    def __init__(
+        self,
+        client: Any,
+        accept: Accept,
+        *,
+        max_unacknowledged: int,
+        accept_many: AcceptMany | None = None,
+    ) -> None:
+        """Without `accept_many`, the packets of a read go to `accept` one by one."""
         self._client = client
         self._accept = accept
+        self._accept_many = accept_many or accept_each(accept, _log_error)
         self._bound = max_unacknowledged
         self._waiting: dict[tuple[asyncio.Future[None], Any], list[int]] = {}
         self._held = 0
@@ -190,17 +192,19 @@ class LateAcks:
         if connection._handler.current_connection is not connection:
             return gmqtt_read(data)  # a superseded connection: gmqtt drops what it reads
         mqtt5 = connection._protocol.proto_ver >= MQTTv50
-        read = _Read()
+        publishes: list[Publish] = []
         try:
-            done = self._split(connection, data, mqtt5, read)
+            done = self._split(connection, data, mqtt5, publishes)
         finally:
-            self._settle(connection, read)
+            if publishes:
+                self._settle(connection, publishes)
         if done > 0:
             connection._last_data_in = time.monotonic()
         return done
 
-    def _split(self, connection: Any, data: bytes, mqtt5: bool, read: _Read) -> int:
-        """Deliver the packets in `data`; the bytes consumed, or -1 when malformed."""
+    def _split(self, connection: Any, data: bytes, mqtt5: bool, publishes: list[Publish]) -> int:
+        """Collect the PUBLISH packets in `data`, hand the others to gmqtt; the bytes consumed,
+        or -1 when malformed."""
         size, done = len(data), 0
         while size - done >= 2:
             length, shift, start = 0, 0, done + 1
@@ -220,31 +224,46 @@ class LateAcks:
                 break
             command = data[done]
             if command & 0xF0 != PUBLISH or not self._publish(
-                connection, command, data, start, end, mqtt5, read
+                command, data, start, end, mqtt5, publishes
             ):
+                if publishes:  # gmqtt delivers at once: those before it go first
+                    self._settle(connection, publishes)
+                    publishes.clear()
                 connection.put_package(Package(command, data[start:end]))
             done = end
         return done
 
-    def _settle(self, connection: Any, read: _Read) -> None:
-        """After a socket read: hold its PUBACKs by batch, write those due at once."""
-        if read.mids:
-            assert read.durable is not None
-            self._hold_all(connection, read.durable, read.mids)
-        if read.due:
-            self._write(connection, read.due)
+    def _settle(self, connection: Any, publishes: list[Publish]) -> None:
+        """After a socket read: accept its PUBLISH packets, hold their PUBACKs by batch, write
+        those due at once.
+
+        Should `accept_many` fail, none of the read's packets is acknowledged: some may sit in a
+        batch that is not durable yet, and the broker delivers them all again after a reconnect.
+        """
+        try:
+            groups = self._accept_many(publishes)
+        except Exception:
+            _log_error(publishes[0])
+            return
+        due: list[int] = []
+        for durable, mids in groups:
+            if durable is None or durable.done():
+                due += mids
+            else:
+                self._hold_all(connection, durable, mids)
+        if due:
+            self._write(connection, due)
 
     def _publish(
         self,
-        connection: Any,
         command: int,
         data: bytes,
         start: int,
         end: int,
         mqtt5: bool,
-        read: _Read,
+        publishes: list[Publish],
     ) -> bool:
-        """Deliver the PUBLISH in `data[start:end]`; False leaves it to gmqtt (QoS 2, MQTT 5
+        """Collect the PUBLISH in `data[start:end]`; False leaves it to gmqtt (QoS 2, MQTT 5
         properties, an empty or non-UTF-8 topic, a malformed packet)."""
         qos = (command >> 1) & 3
         if qos > 1 or end - start < 2:
@@ -258,22 +277,8 @@ class LateAcks:
         except UnicodeDecodeError:
             return False
         mid = data[topic_end] << 8 | data[topic_end + 1] if qos else None
-        retain, dup = (command & 1) != 0, (command & 8) != 0
-        delivery = Delivery(topic, data[body:end], qos, retain, dup, mid)
+        publishes.append((topic, data[body:end], command & 0x0F, mid))
         self.parsed_here += 1
-        if mid is None:
-            self._call_accept(delivery)
-            return True
-        durable = self._call_accept(delivery)
-        if durable is None or durable.done():
-            read.due.append(mid)
-        elif durable is read.durable:
-            read.mids.append(mid)
-        else:  # a new batch (the last one was sealed during this read)
-            if read.mids:
-                assert read.durable is not None
-                self._hold_all(connection, read.durable, read.mids)
-            read.durable, read.mids = durable, [mid]
         return True
 
     def _pause(self, connection: Any) -> None:
@@ -335,6 +340,10 @@ class LateAcks:
         protocol = connection._protocol
         protocol.write_data(pubacks(mids, protocol.proto_ver >= MQTTv50))
         quick_ack(connection._transport)  # see quickack.py: the broker's next PUBLISH, not 40 ms on
+
+
+def _log_error(publish: Publish) -> None:
+    logger.exception("unexpected error handling a message on %r", publish[0])
 
 
 class InflightWindow(PersistentStorage):  # type: ignore[misc]

@@ -1,10 +1,12 @@
 """The MQTT connection: a persistent gmqtt session whose deliveries go to the ingest pipeline.
 
-Every delivery, QoS 0 or 1, goes to one function, `accept(Delivery)` (the pipeline's); a QoS 1
-delivery's PUBACK goes out once the future it returned completes, i.e. once its batch is durable
-(`gmqtt_adapter.LateAcks`). At most `MQTT_RECEIVE_MAXIMUM` deliveries are held unacknowledged:
-at that bound sensorhub stops reading the socket (TCP backpressure), since Mosquitto 2.0 stops
-honouring the Receive Maximum it is sent after the first PUBACK.
+Every delivery, QoS 0 or 1, goes to the pipeline: the PUBLISH packets of a socket read together
+to `accept_many` (the pipeline's fast path for plain readings), the few that gmqtt parses to
+`accept(Delivery)`; a QoS 1 delivery's PUBACK goes out once the future it was given completes,
+i.e. once its batch is durable (`gmqtt_adapter.LateAcks`). At most `MQTT_RECEIVE_MAXIMUM`
+deliveries are held unacknowledged: at that bound sensorhub stops reading the socket (TCP
+backpressure), since Mosquitto 2.0 stops honouring the Receive Maximum it is sent after the
+first PUBACK.
 
 Use it as an async context manager: entering connects (in the background after `wait` seconds),
 leaving waits for the last acknowledgements, then disconnects.
@@ -26,7 +28,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from sensorhub.broker_url import BrokerAddress
 from sensorhub.config import Settings
-from sensorhub.ingest.delivery import Accept
+from sensorhub.ingest.delivery import Accept, AcceptMany
 from sensorhub.plugins.gmqtt_adapter import InflightWindow, LateAcks
 
 logger = logging.getLogger(__name__)
@@ -55,7 +57,9 @@ class MqttPlugin:
         mqtt5: bool = True,
         own_publish: OwnPublish | None = None,
         wait: float | None = 10.0,
+        accept_many: AcceptMany | None = None,
     ) -> None:
+        """Without `accept_many`, the packets of a read go to `accept` one by one."""
         self._settings = settings
         address = BrokerAddress.parse(broker_url, default_host="127.0.0.1")
         self.host = address.host
@@ -65,6 +69,7 @@ class MqttPlugin:
         self._password = password or address.password
         self._tls = settings.mqtt_uses_tls
         self._accept = accept
+        self._accept_many = accept_many
         self._on_connect_hook = on_connect
         self._client: Any = None
         self._connected = asyncio.Event()
@@ -209,7 +214,10 @@ class MqttPlugin:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         self._acks = LateAcks(
-            client, self._accept, max_unacknowledged=self._settings.mqtt_receive_maximum
+            client,
+            self._accept,
+            max_unacknowledged=self._settings.mqtt_receive_maximum,
+            accept_many=self._accept_many,
         )
         return client
 

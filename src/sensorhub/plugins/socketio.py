@@ -82,6 +82,10 @@ class SocketIOPlugin:
         """Socket.IO clients connected to this instance."""
         return self._clients
 
+    def listening(self) -> bool:
+        """Whether `publish_message` has anyone to tell (clients here, or other instances')."""
+        return self._shared or self._clients > 0
+
     def _register_handlers(self) -> None:
         self.server.on("connect", self._on_connect)
         self.server.on("disconnect", self._on_disconnect)

@@ -1,0 +1,214 @@
+"""The fast path of ingest: one socket read's plain QoS 1 readings, straight into the open batch.
+
+What firmware sends most — a QoS 1 PUBLISH, neither DUP nor RETAIN, on a measurement topic, with
+a plain number or a flat `{"value", "time"}` object that passes every check — is stored here
+without the per-message objects of the general path (`Delivery`, `Accepted`, `Measurement`, a
+receipt tuple, a receive time as `datetime`): the topic's module, sensor, hardware id and range
+are looked up once per topic, the reading goes into the batch's columns, the counters move once
+per read. Anything else, or anything this path is unsure of (a reject, a clock correction, a
+device time near a limit, a trailing NUL byte, an unknown topic, a pending echo), goes to the
+general path (`IngestPipeline.accept`) in its turn, so the order of arrival is kept.
+
+The rules are those of the general path (docs/ingest.md), which decides wherever this one
+declines: each message gets its own receive time (one clock reading per message, as epoch
+seconds of a whole microsecond, the form `Batch` keys and receipts hold); a reading stored at its
+receive time gets a receipt; `last_seen` moves to the newest message time of each module (kept
+as epoch seconds until the batch is sealed or taken: `Batch.settle_seen`).
+tests/unit/test_readings_fast_path.py proves that both paths store the same rows, receipts and
+counters for the same deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from typing import Final
+
+from sensorhub.ingest.batch import EXACT_SECONDS, Batch
+from sensorhub.ingest.buffer import IngestBuffer
+from sensorhub.ingest.clock import CLOCK_SET_FLOOR
+from sensorhub.ingest.delivery import AckGroup, Publish, add_to_groups
+from sensorhub.ingest.measurements import fast_document
+from sensorhub.ingest.messages import InvalidMessage, MessageKind
+from sensorhub.ingest.normalize import epoch_to_datetime, to_datetime
+from sensorhub.ingest.payload import MAX_PAYLOAD_BYTES
+from sensorhub.ingest.receipts import Receipts
+from sensorhub.ingest.rules import InterpretRules
+from sensorhub.ingest.sensor_ranges import Bounds
+from sensorhub.ingest.topics import parse_topic
+from sensorhub.metrics import IngestCounts
+
+PLAIN_QOS1: Final = 2
+"""The flags of a QoS 1 PUBLISH that is neither a redelivery (DUP) nor retained."""
+MARGIN: Final = 0.001
+"""Seconds from a clock limit within which a device time is left to the general path (it
+compares exact datetimes at its own receive time)."""
+MAX_TOPICS: Final = 16_384
+_FLOOR: Final = CLOCK_SET_FLOOR.timestamp()
+_MEASUREMENT: Final = MessageKind.MEASUREMENT
+
+Topic = tuple[str, str, str, Bounds | None]
+"""(module id, sensor type, hardware id, range) of a measurement topic."""
+General = Callable[[Publish], "asyncio.Future[None] | None"]
+
+
+class FastReadings:
+    """Stores the plain readings of a read itself; hands the rest to `general`, in order."""
+
+    def __init__(
+        self,
+        buffer: IngestBuffer,
+        receipts: Receipts,
+        counts: IngestCounts,
+        rules: InterpretRules,
+        general: General,
+    ) -> None:
+        """`general(publish)` is the general path for one PUBLISH (it never raises)."""
+        self._buffer = buffer
+        self._receipts = receipts
+        self._counts = counts
+        self._general = general
+        self._max_ahead = rules.max_ahead.total_seconds()
+        self._retain_for = rules.retain_for.total_seconds()
+        self._rules = rules
+        self._topics: dict[str, Topic | None] = {}
+        self.clock_ns: Callable[[], int] = time.time_ns
+        """The clock read once per message (tests replace it)."""
+
+    def accept_many(self, publishes: list[Publish]) -> list[AckGroup]:
+        """Store or hand on each PUBLISH of a read, in order (see `AcceptMany`)."""
+        groups: list[AckGroup] = []
+        topics, receipts, clock_ns = self._topics, self._receipts, self.clock_ns
+        isfinite = math.isfinite
+        batch: Batch | None = None
+        mids: list[int] = []
+        room = stored = 0
+        seen: dict[str, float] = {}
+        for publish in publishes:
+            topic, payload, flags, mid = publish
+            value: float | None = None
+            if (
+                flags == PLAIN_QOS1
+                and mid is not None
+                and len(payload) <= MAX_PAYLOAD_BYTES
+                and not payload.endswith(b"\0")
+            ):
+                target = topics.get(topic)
+                if target is None and topic not in topics:
+                    target = self._learn(topic)
+                if target is not None:
+                    seconds = now = clock_ns() // 1000 / 1e6
+                    if payload[:1] == b"{":
+                        fields = fast_document(payload)
+                        if fields is not None:
+                            value, raw_time = fields
+                            if raw_time is not None:
+                                device_time = self._device_time(raw_time, now)
+                                if device_time is None:
+                                    value = None
+                                else:
+                                    seconds = device_time
+                    else:
+                        try:
+                            value = float(payload)
+                        except ValueError:
+                            pass
+                        else:
+                            if not isfinite(value) or b"_" in payload:
+                                value = None
+                    bounds = target[3]
+                    if (
+                        value is not None
+                        and bounds is not None
+                        and (value in bounds.sentinels or not bounds.low <= value <= bounds.high)
+                    ):
+                        value = None
+            if value is None:  # the general path decides
+                if batch is not None:
+                    self._close(batch, stored)
+                    batch, stored = None, 0
+                durable = self._general(publish)
+                if mid is not None:
+                    add_to_groups(groups, durable, mid)
+                continue
+            assert target is not None and mid is not None
+            if batch is None:
+                batch, durable, room = self._buffer.open_batch()
+                seen = batch.seen_seconds
+                if groups and groups[-1][0] is durable:
+                    mids = groups[-1][1]
+                else:
+                    mids = []
+                    groups.append((durable, mids))
+            if seconds is now:  # stored at its receive time: a receipt for a redelivery
+                code = receipts.note_received(mid, topic, payload, now)
+                batch.receipt_ids.append(mid)
+                batch.receipt_digests.append(code)
+                batch.receipt_seconds.append(now)
+            module_id = target[0]
+            if seconds > seen.get(module_id, -math.inf):
+                seen[module_id] = seconds
+            key = (seconds, module_id, target[1], target[2])
+            measurements = batch.measurements
+            count = len(measurements)
+            measurements[key] = value
+            if len(measurements) == count:  # a key seen before: it moves to the end (Batch)
+                del measurements[key]
+                measurements[key] = value
+            mids.append(mid)
+            stored += 1
+            room -= 1
+            if room == 0:
+                self._close(batch, stored)
+                batch, stored = None, 0
+        if batch is not None:
+            self._close(batch, stored)
+        return groups
+
+    def _close(self, batch: Batch, stored: int) -> None:
+        """Count what went into `batch`, let the buffer seal or flush it."""
+        batch.messages += stored
+        counts = self._counts
+        counts.received += stored
+        counts.accepted[_MEASUREMENT] += stored
+        self._buffer.added()
+
+    def _learn(self, topic: str) -> Topic | None:
+        """What a topic names, if it is a measurement topic (cached either way)."""
+        target: Topic | None = None
+        try:
+            parsed = parse_topic(topic)
+        except InvalidMessage:
+            parsed = None
+        if parsed is not None and parsed.kind is _MEASUREMENT:
+            sensor_type, hardware_id = parsed.sensor_type, parsed.hardware_id
+            assert sensor_type is not None and hardware_id is not None
+            bounds = self._rules.ranges.bounds(sensor_type, hardware_id)
+            target = (parsed.module_id, sensor_type, hardware_id, bounds)
+        if len(self._topics) >= MAX_TOPICS:
+            self._topics.clear()
+        self._topics[topic] = target
+        return target
+
+    def _device_time(self, raw: object, now: float) -> float | None:
+        """The epoch seconds of a device time the general path would keep as it is, clear of
+        every limit by `MARGIN`; None otherwise (no time, corrected, too old, near a limit)."""
+        if type(raw) is str:
+            when = to_datetime(raw) if raw.strip() else None
+        elif type(raw) is float or type(raw) is int:
+            when = epoch_to_datetime(raw)
+        else:
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp()
+        if (
+            seconds < _FLOOR + MARGIN
+            or seconds - now > self._max_ahead - MARGIN
+            or now - seconds > self._retain_for - MARGIN
+            or not EXACT_SECONDS[0] <= seconds < EXACT_SECONDS[1]
+        ):
+            return None
+        return seconds
