@@ -9,7 +9,8 @@ The reordered key answers history as the history index did (index-only, `value` 
 the BRIN index (a few pages, summarised as ranges fill) serves the time windows. `ON CONFLICT
 (time, module_id, sensor_type, hardware_id)` infers the key by its column set: it still matches.
 Writing the drain's 200,000 rows in 5,000-row batches (`bench.rollup_micro`'s batches, one
-connection), PostgreSQL CPU per row: 12.9 / 14.0 → 10.7 / 11.4 µs (alternating runs).
+connection), PostgreSQL CPU per row: 12.9 / 14.0 → 10.7 / 11.4 µs (alternating runs); in
+`python -m bench drain`, 13.2 → 11.2 µs (medians).
 
 Plain PostgreSQL only, like 0008: a hypertable keeps its time-led key and history index (chunk
 exclusion serves the time windows; its compressed chunks cannot be re-indexed here), and
