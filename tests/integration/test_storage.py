@@ -374,3 +374,27 @@ async def test_hours_queued_before_0009_are_recomputed_after_it(plain_database_u
         assert [r["bucket"] for r in queued] == [T0 + timedelta(minutes=59)]  # the new trigger
     finally:
         await connection.close()
+
+
+async def test_storage_report_finds_the_oldest_and_newest_of_any_series(
+    db: asyncpg.Connection,
+) -> None:
+    """Plain PostgreSQL reads them by a skip scan over the series-led key (migration 0010_p)."""
+    empty = await storage_report(db, timescale=False)
+    assert (empty["measurements"]["oldest"], empty["measurements"]["newest"]) == (None, None)
+    await write_batch(
+        db,
+        batch_of(
+            [
+                (T0, "m1", "temp", "a", 1.0),
+                (T0 - HOUR, "m2", "hum", "b", 2.0),
+                (T0 + 2 * HOUR, "m0", "temp", "a", 3.0),
+                (T0 + HOUR, "m2", "temp", "", 4.0),
+            ]
+        ),
+    )
+    report = await storage_report(db, timescale=False)
+    assert (report["measurements"]["oldest"], report["measurements"]["newest"]) == (
+        T0 - HOUR,
+        T0 + 2 * HOUR,
+    )

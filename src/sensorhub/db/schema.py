@@ -104,13 +104,16 @@ measurements = Table(
     Column("sensor_type", Text, nullable=False),
     Column("hardware_id", Text, nullable=False),
     Column("value", Double, nullable=False),
-    PrimaryKeyConstraint("time", "module_id", "sensor_type", "hardware_id"),
+    # One btree, led by the series: history reads it index-only; time windows use the BRIN
+    # index (migration 0010_p). A hypertable keeps the time-led key and the history index.
+    PrimaryKeyConstraint(
+        "module_id", "sensor_type", "time", "hardware_id", postgresql_include=["value"]
+    ),
     Index(
-        "ix_measurements_module_sensor_time",
-        "module_id",
-        "sensor_type",
+        "ix_measurements_time",
         "time",
-        postgresql_include=["value", "hardware_id"],
+        postgresql_using="brin",
+        postgresql_with={"autosummarize": "on"},
     ),
 )
 

@@ -55,6 +55,30 @@ SELECT coalesce(sum(before_compression_total_bytes), 0)::bigint AS before,
 FROM hypertable_compression_stats('measurements')
 """
 
+# Plain PostgreSQL keys `measurements` by series (migration 0010_p), and its BRIN index on
+# `time` cannot give a minimum: a skip scan visits each (module, sensor) series once and reads the
+# ends of its key range, a few index pages per series instead of the whole table.
+OLDEST_AND_NEWEST = """
+WITH RECURSIVE series AS (
+    (SELECT module_id, sensor_type FROM measurements ORDER BY module_id, sensor_type LIMIT 1)
+    UNION ALL
+    SELECT n.module_id, n.sensor_type
+    FROM series AS s,
+         LATERAL (SELECT m.module_id, m.sensor_type FROM measurements AS m
+                  WHERE (m.module_id, m.sensor_type) > (s.module_id, s.sensor_type)
+                  ORDER BY m.module_id, m.sensor_type LIMIT 1) AS n
+)
+SELECT min(o.time), max(n.time)
+FROM series AS s,
+     LATERAL (SELECT m.time FROM measurements AS m
+              WHERE m.module_id = s.module_id AND m.sensor_type = s.sensor_type
+              ORDER BY m.time LIMIT 1) AS o,
+     LATERAL (SELECT m.time FROM measurements AS m
+              WHERE m.module_id = s.module_id AND m.sensor_type = s.sensor_type
+              ORDER BY m.time DESC LIMIT 1) AS n
+"""
+HYPERTABLE_OLDEST_AND_NEWEST = "SELECT min(time), max(time) FROM measurements"
+
 POLICIES = """
 SELECT j.job_id, j.proc_name, j.hypertable_name, j.schedule_interval, j.config::text AS config,
        j.scheduled, coalesce(s.next_start, j.next_start) AS next_start,
@@ -72,7 +96,9 @@ async def storage_report(
     """Sizes, counts, retention and (on TimescaleDB) compression and policies of this database."""
     database_bytes = await connection.fetchval("SELECT pg_database_size(current_database())")
     tables = await _table_sizes(connection, timescale)
-    oldest, newest = await connection.fetchrow("SELECT min(time), max(time) FROM measurements")
+    oldest, newest = await connection.fetchrow(
+        HYPERTABLE_OLDEST_AND_NEWEST if timescale else OLDEST_AND_NEWEST
+    )
     count, estimated = await measurement_count(connection, hypertable=timescale)
     return {
         "storage": "timescaledb" if timescale else "postgresql",

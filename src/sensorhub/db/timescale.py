@@ -28,6 +28,24 @@ DROP TABLE IF EXISTS measurements_minute_rollup;
 """
 # `measurements_rollup_dirty` stays: it queues back-filled hours for the aggregate (db/rollup.py).
 
+IS_HYPERTABLE = """
+SELECT EXISTS (
+    SELECT 1 FROM timescaledb_information.hypertables
+    WHERE hypertable_schema = current_schema() AND hypertable_name = 'measurements')
+"""
+
+# Migration 0010_p gives plain PostgreSQL one series-led key and a BRIN index on `time`; a
+# hypertable keeps the layout it has always had (chunk exclusion serves the time windows), so a
+# table about to become one gets it back.
+TIME_LED_KEY = """
+DROP INDEX IF EXISTS ix_measurements_time;
+ALTER TABLE measurements DROP CONSTRAINT pk_measurements;
+ALTER TABLE measurements ADD CONSTRAINT pk_measurements
+    PRIMARY KEY (time, module_id, sensor_type, hardware_id);
+CREATE INDEX IF NOT EXISTS ix_measurements_module_sensor_time
+    ON measurements (module_id, sensor_type, time) INCLUDE (value, hardware_id);
+"""
+
 CREATE_HYPERTABLE = """
 SELECT create_hypertable('measurements', by_range('time', $1::interval),
     create_default_indexes => false, if_not_exists => true, migrate_data => true)
@@ -194,6 +212,8 @@ async def configure_timescaledb(connection: asyncpg.Connection, settings: Settin
             await connection.execute("DROP VIEW IF EXISTS measurements_hourly")
         # The plain rollup's delete trigger uses a transition table, which hypertables refuse.
         await connection.execute(DROP_PLAIN_ROLLUP)
+        if not await connection.fetchval(IS_HYPERTABLE):
+            await connection.execute(TIME_LED_KEY)
         await connection.fetchval(CREATE_HYPERTABLE, CHUNK_INTERVAL)
         # Compression settings cannot change while compressed chunks exist; set them before.
         if not await connection.fetchval(HAS_COMPRESSED_CHUNKS):
