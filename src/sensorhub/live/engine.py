@@ -33,7 +33,7 @@ import socketio
 from engineio import packet as eio_packet
 from engineio.async_drivers import asgi as eio_asgi
 
-from sensorhub.live.coalesce import FRAMES_EXTENSION, TextFrame
+from sensorhub.live.coalesce import FRAMES_EXTENSION, TextFrame, text_frame
 
 WRITER_TAKE: Final = 64
 """Packets engine.io's writer takes from a client's queue at once."""
@@ -41,10 +41,13 @@ _MESSAGE_PREFIX: Final = str(eio_packet.MESSAGE).encode()
 
 
 class LivePacket(eio_packet.Packet):  # type: ignore[misc]
-    """An engine.io MESSAGE packet carrying `weight` live events (a batch frame carries many).
+    """engine.io MESSAGE packets carrying `weight` live events, held as their WebSocket frames.
 
-    `data` is the Socket.IO packet as UTF-8 (`2["event",…]`); the packet is held as its WebSocket
-    frame (`message`), built once. `Packet.__init__` is not called: it only classifies `data`.
+    `LivePacket(data, weight)` is one packet: `data` is the Socket.IO packet as UTF-8
+    (`2["event",…]`, a batch frame carries many events). `LivePacket.joined(frames)` is one
+    packet per frame of `frames` (`event_frame`, one event each) that leave together, in order:
+    the events of one drain for one client. `message` holds the frames, built once.
+    `Packet.__init__` is not called: it only classifies `data`.
     """
 
     def __init__(self, data: bytes, weight: int) -> None:
@@ -54,15 +57,32 @@ class LivePacket(eio_packet.Packet):  # type: ignore[misc]
         self.weight = weight
         self.message = TextFrame(_MESSAGE_PREFIX + data)
 
+    @classmethod
+    def joined(cls, frames: list[bytes]) -> LivePacket:
+        """The packets whose frames are `frames` (one event each), as one queue item."""
+        self = cls.__new__(cls)
+        self.packet_type = eio_packet.MESSAGE
+        self.binary = False
+        self.encode_cache = None
+        self.weight = len(frames)
+        self.message = TextFrame.joined(frames)
+        return self
+
     @property
     def data(self) -> str:
-        """The Socket.IO packet text (engine.io's `Packet.data`)."""
+        """The (first) Socket.IO packet's text (engine.io's `Packet.data`)."""
         return self.message.text[1:]
 
     def encode(self, b64: bool = False) -> Any:
         """For the WebSocket writer the `TextFrame` (`FramedWebSocket.send` takes it); for the
-        polling transport (`b64=True`) the engine.io packet text."""
-        return self.message.text if b64 else self.message
+        polling transport (`b64=True`) the engine.io packets' text as a polling payload joins
+        them (separated by the record separator)."""
+        return "\x1e".join(self.message.texts()) if b64 else self.message
+
+
+def event_frame(data: bytes) -> bytes:
+    """The WebSocket frame of the engine.io MESSAGE packet carrying the Socket.IO packet `data`."""
+    return text_frame(_MESSAGE_PREFIX + data)
 
 
 class SendQueue(asyncio.Queue[Any]):
@@ -70,13 +90,16 @@ class SendQueue(asyncio.Queue[Any]):
 
     engine.io's `poll()` awaits `get()` once, then calls `get_nowait()` until the queue is empty.
     `events` counts the live events waiting in it (a batch frame counts its events), the measure
-    of a client's backlog whatever its mode.
+    of a client's backlog whatever its mode. `idle` is true while a reader waits in `get()`;
+    `write` is the client's WebSocket `write_framed` once it has one (see `write_now`).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._taken = 0
         self.events = 0
+        self.idle = False
+        self.write: Callable[[TextFrame], bool] | None = None
         self.progress = time.monotonic()
         """When the writer last took packets, or work arrived for an idle writer (monotonic s)."""
 
@@ -93,7 +116,11 @@ class SendQueue(asyncio.Queue[Any]):
 
     async def get(self) -> Any:
         self._taken = 0
-        item = await super().get()
+        self.idle = True
+        try:
+            item = await super().get()
+        finally:
+            self.idle = False
         self.progress = time.monotonic()
         return item
 
@@ -110,6 +137,26 @@ class SendQueue(asyncio.Queue[Any]):
             self.task_done()
 
 
+def write_now(socket: Any, packet: LivePacket) -> bool:
+    """Write `packet`'s frames to `socket`'s WebSocket at once, past its queue and writer, when
+    that is what the writer would do next: the socket is on WebSocket for good (upgraded, so
+    only its writer reads the queue), the writer waits on an empty queue (everything queued
+    before, engine.io's own packets included, is written) and the connection takes the frames
+    now (`CoalescingWebSocketProtocol.write_framed`). False, with nothing written, otherwise:
+    then the packet goes through the queue, where the backlog rules see it.
+    """
+    queue: SendQueue = socket.queue
+    write = queue.write
+    return (
+        write is not None
+        and queue.idle
+        and queue.empty()
+        and socket.upgraded
+        and not socket.upgrading
+        and write(packet.message)
+    )
+
+
 def _weight(item: Any) -> int:
     if type(item) is LivePacket:
         return int(item.weight)
@@ -118,7 +165,9 @@ def _weight(item: Any) -> int:
 
 class FramedWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
     """engine.io's ASGI WebSocket; a `TextFrame` leaves through the server's `FRAMES_EXTENSION`
-    (its prebuilt frame) when the server offers it, as a `websocket.send` of its text otherwise."""
+    (its prebuilt frames) when the server offers it, as a `websocket.send` of each text
+    otherwise. With the extension, the engine.io socket's queue gets its `write` (`write_now`).
+    """
 
     send_framed: Callable[[TextFrame], Awaitable[None]] | None = None
 
@@ -127,6 +176,10 @@ class FramedWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
         offered = extensions.get(FRAMES_EXTENSION)
         if offered is not None:
             self.send_framed = offered["send"]
+            # engine.io passes its socket's bound `_websocket_handler` as the handler
+            queue = getattr(getattr(self.handler, "__self__", None), "queue", None)
+            if type(queue) is SendQueue:
+                queue.write = offered["write"]
         return await super().__call__(environ)
 
     async def send(self, message: Any) -> None:
@@ -134,7 +187,9 @@ class FramedWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
             if self.send_framed is not None:
                 await self.send_framed(message)
                 return
-            message = message.text
+            for text in message.texts():
+                await super().send(text)
+            return
         await super().send(message)
 
 

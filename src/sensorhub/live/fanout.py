@@ -44,7 +44,7 @@ import socketio
 from socketio import packet as sio_packet
 
 from sensorhub.live.access import ClientOptions
-from sensorhub.live.engine import LivePacket, SendQueue
+from sensorhub.live.engine import LivePacket, SendQueue, event_frame, write_now
 from sensorhub.live.events import CONFIG_UPDATE, MQTT_BATCH, MQTT_DATA, MQTT_MESSAGE, mqtt_data
 
 logger = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self._options: dict[str, tuple[str, ClientOptions]] = {}
         self._routes: dict[str, Route] = {}
+        self._audiences: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._batch_groups: list[tuple[frozenset[str] | None, tuple[Any, ...]]] | None = None
         self._per_message: bool | None = None
         self._pending: list[dict[str, Any]] = []
@@ -122,6 +123,7 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
 
     def _changed(self) -> None:
         self._routes.clear()
+        self._audiences.clear()
         self._batch_groups = None
         self._per_message = None
 
@@ -141,8 +143,13 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
                 data.append(socket)
             if MQTT_MESSAGE in options.events:
                 message.append(socket)
-        route = self._routes[module_id] = Route(tuple(data), tuple(message))
+        route = self._routes[module_id] = Route(self._audience(data), self._audience(message))
         return route
+
+    def _audience(self, sockets: list[Any]) -> tuple[Any, ...]:
+        """One tuple per distinct recipient list (`_send_frames` compares them by identity)."""
+        key = tuple(sockets)
+        return self._audiences.setdefault(key, key)
 
     def _groups(self) -> list[tuple[frozenset[str] | None, tuple[Any, ...]]]:
         if self._batch_groups is None:
@@ -189,15 +196,18 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         first event after a quiet period), or at once with `flush_batches` (the caller's own
         timer was that tick).
         """
-        routes = self._routes
+        routes, encode = self._routes, self.encode
+        frames: list[tuple[tuple[Any, ...], bytes]] = []
         for message in messages:
             route = routes.get(message["moduleId"]) or self._route(message["moduleId"])
             if route.data:
                 payload = mqtt_data(message)
                 if payload is not None:
-                    self._send(route.data, MQTT_DATA, payload)
+                    frames.append((route.data, event_frame(encode(MQTT_DATA, payload))))
             if route.message:
-                self._send(route.message, MQTT_MESSAGE, message)
+                frames.append((route.message, event_frame(encode(MQTT_MESSAGE, message))))
+        if frames:
+            self._send_frames(frames)
         if messages and self._groups():
             self._pending.extend(messages)
             if flush_batches:
@@ -245,19 +255,54 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
             return EVENT_PREFIX + text.encode()
 
     def _send(self, sockets: Iterable[Any], event: str, payload: Any, weight: int = 1) -> None:
-        """Queue one frame for each socket; drop those over their backlog (see the module)."""
+        """Send one frame to each socket (`_offer`)."""
         pkt = LivePacket(self.encode(event, payload), weight)
-        limit, hard = self.max_backlog - weight, self.hard_backlog - weight
         for socket in sockets:
-            if socket.closing or socket.closed:
-                continue
-            queue: SendQueue = socket.queue
-            if queue.events > limit and (
-                queue.events > hard or time.monotonic() - queue.progress > self.stall_grace
-            ):
-                self._drop(socket)
-                continue
+            self._offer(socket, pkt)
+
+    def _send_frames(self, frames: list[tuple[tuple[Any, ...], bytes]]) -> None:
+        """Send each socket its frames of one drain, in order, as one packet (`_offer`).
+
+        `frames` holds (recipients, frame) pairs; usually every frame has the same recipients
+        (an interned `_audience`), and they share one packet.
+        """
+        audience = frames[0][0]
+        if all(sockets is audience for sockets, _ in frames):
+            pkt = LivePacket.joined([frame for _, frame in frames])
+            for socket in audience:
+                self._offer(socket, pkt)
+            return
+        per_socket: dict[Any, list[bytes]] = {}
+        for sockets, frame in frames:
+            for socket in sockets:
+                own = per_socket.get(socket)
+                if own is None:
+                    per_socket[socket] = [frame]
+                else:
+                    own.append(frame)
+        for socket, own in per_socket.items():
+            self._offer(socket, LivePacket.joined(own))
+
+    def _offer(self, socket: Any, pkt: LivePacket) -> None:
+        """Write `pkt` to the socket at once when its writer is idle (`write_now`), queue it
+        otherwise; drop a socket over its backlog (see the module). A socket still on polling
+        gets one queue item per engine.io packet, as engine.io's polling payloads expect."""
+        if socket.closing or socket.closed:
+            return
+        queue: SendQueue = socket.queue
+        backlog = queue.events + pkt.weight
+        if backlog > self.max_backlog and (
+            backlog > self.hard_backlog
+            or (not queue.empty() and time.monotonic() - queue.progress > self.stall_grace)
+        ):
+            self._drop(socket)
+        elif write_now(socket, pkt):
+            return
+        elif pkt.message.count == 1 or socket.upgraded:
             queue.put_nowait(pkt)
+        else:
+            for frame in pkt.message.frames():
+                queue.put_nowait(LivePacket.joined([frame]))
 
     def _drop(self, socket: Any) -> None:
         """Free a slow client's backlog and close it without waiting for it to read anything."""
