@@ -12,13 +12,15 @@ protocol still pauses its sends above the transport's high-water mark).
 
 Frames built once: a live event goes to every client as the same text, and a server's WebSocket
 frame of a text is the same bytes for every connection that negotiated no extension (server
-frames are not masked). `TextFrame` builds that frame once per event, and the protocol offers
-the ASGI scope extension `FRAMES_EXTENSION` = `{"send": send_framed}`, an awaitable like a
-`websocket.send` of the text that writes the prebuilt frame to the transport when it may
-(handshake done, connection open, no close sent, no extension negotiated, no fragmented message
-in progress, transport writable) and sends the text the ordinary way otherwise. It saves, per
-frame and client, the ASGI message, uvicorn's checks and websockets' framing in Python.
-`sensorhub.live.engine` sends live events through it.
+frames are not masked). `TextFrame` builds that frame once per event (or holds several, one
+after the other), and the protocol offers the ASGI scope extension `FRAMES_EXTENSION` =
+`{"send": send_framed, "write": write_framed}`: `write_framed` writes the prebuilt frames to the
+transport now when it may (handshake done, connection open, no close sent, no extension
+negotiated, no fragmented message in progress, transport writable) and returns False otherwise;
+`send_framed` is an awaitable like a `websocket.send` of each text that does the same, waiting
+first while the transport is paused, and sends the texts the ordinary way when it may not. It
+saves, per frame and client, the ASGI message, uvicorn's checks and websockets' framing in
+Python. `sensorhub.live.engine` sends live events through it.
 
 Serve with `uvicorn.Config(app, ws=CoalescingWebSocketProtocol, ...)` (`ws` accepting a protocol
 class is uvicorn's documented option). The base class comes from uvicorn's internal module
@@ -27,7 +29,7 @@ module is the only place that imports it. It uses the protocol's `transport`, `s
 websockets `ServerProtocol`: `state`, `extensions`, `expect_continuation_frame`), `writable`,
 `handshake_complete`, `close_sent`, `disconnected`, `initial_response`, `run_asgi` and `send`.
 Every Socket.IO test in tests/integration runs through it, and
-tests/integration/test_live_frames.py checks with a real client that live events leave as
+tests/integration/test_live_frames.py checks with real clients that live events leave as
 prebuilt frames, so a uvicorn or websockets upgrade that changes them fails the tests.
 """
 

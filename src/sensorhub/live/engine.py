@@ -2,23 +2,35 @@
 
 `SendQueue` is each client's outgoing queue (engine.io's `create_queue` hook): it counts the live
 events waiting, the measure of the laggard rule in `live/fanout.py`, and lets the writer take at
-most `WRITER_TAKE` packets at a time. `LivePacket` is a live event's engine.io MESSAGE packet,
-encoded once per event and audience as the WebSocket frame a server sends for it
-(`live/coalesce.py::TextFrame`). engine.io's writer task passes `packet.encode()` to its WebSocket
-object's `send`; `FramedWebSocket` (engine.io's ASGI WebSocket class, installed in the server's
-driver table) writes the frame through the server's `FRAMES_EXTENSION` when
-`CoalescingWebSocketProtocol` offers it, and sends the text the ordinary way otherwise. Ordering,
-flow control (the writer waits while the transport is paused) and the backlog rules stay as they
-were: only the per-frame work of the ASGI message, uvicorn's checks and websockets' framing is
-skipped, and the frame bytes are shared by every client of the audience.
+most `WRITER_TAKE` packets at a time. `LivePacket` holds live events' engine.io MESSAGE packets,
+encoded once per event and audience as the WebSocket frames a server sends for them
+(`live/coalesce.py::TextFrame`): one packet, or (`LivePacket.joined`) the frames of one drain
+for one client, which leave in one write. engine.io's writer task passes `packet.encode()` to its
+WebSocket object's `send`; `FramedWebSocket` (engine.io's ASGI WebSocket class, installed in the
+server's driver table) writes the frames through the server's `FRAMES_EXTENSION` when
+`CoalescingWebSocketProtocol` offers it, and sends each text the ordinary way otherwise.
+
+Past the writer: a client's writer wakes up (a task step, and in Python 3.11 a task and a timer
+of `asyncio.wait_for`) and goes through the queue for every packet it sends. `write_now` skips
+both when nothing can be ahead of the packet: the socket is upgraded to WebSocket (only its
+writer reads the queue), the writer waits in `get()` on an empty queue (it has written
+everything it took, engine.io's own packets included), and the connection takes the frames at
+once (`write_framed`: open, no extension, transport writable). Otherwise the packet is queued
+as before, so ordering, flow control (the writer waits while the transport is paused) and the
+backlog rules stay as they were; the frames are the same bytes either way.
 
 engine.io internals used (python-engineio pinned in pyproject.toml), all here: the driver table
 `AsyncServer._async["websocket"]`; that its WebSocket writer calls `pkt.encode()` without
-arguments and the polling transport calls `pkt.encode(b64=True)`; the `asgi.scope` entry of its
-environ; `Packet`'s attributes `packet_type`, `binary`, `encode_cache`, `data`; `poll()` calling
-`get()` then `get_nowait()`. tests/integration/test_live_frames.py checks with real clients,
-over WebSocket and over polling upgraded to WebSocket, that live events arrive and leave as
-prebuilt frames.
+arguments and the polling transport calls `pkt.encode(b64=True)` and joins packets with the
+record separator; the `asgi.scope` entry of its environ; that the WebSocket class gets the
+socket's bound `_websocket_handler` as `handler`; the socket's `queue`, `upgraded` and
+`upgrading`; that only the writer reads the queue of an upgraded socket, through `poll()`
+calling `get()` then `get_nowait()`; `Packet`'s attributes `packet_type`, `binary`,
+`encode_cache`, `data`. tests/integration/test_live_frames.py checks with real clients (python-
+socketio's, over WebSocket and over polling upgraded to WebSocket, and raw WebSocket clients)
+that live events leave as prebuilt frames, at once and through the writer, in order with
+engine.io's own packets, nothing on a WebSocket before its upgrade is done, a slow reader, the
+laggard rule and clients leaving mid-stream.
 """
 
 from __future__ import annotations

@@ -5,24 +5,29 @@ engine.io keeps an *unbounded* outgoing queue per client whose writer moves the 
 private list before sending, so a client that stops reading would make the server buffer for it
 forever, out of sight. Here each client's queue is a `SendQueue` (`live/engine.py`), from which the
 writer takes at most `WRITER_TAKE` packets at a time (the rest of the backlog stays countable), and
-the manager encodes each frame once per audience and puts the packet on every recipient's queue
-without awaiting. A client is dropped (its backlog freed, its connection closed) when its backlog
+the manager encodes each frame once per audience and hands each recipient its packet without
+awaiting: written at once when its writer is idle (`live/engine.py::write_now`), put on its queue
+otherwise. A client is dropped (its backlog freed, its connection closed) when its backlog
 passes `hard_backlog` events, or stays above `max_backlog` while its writer takes nothing for
 `stall_grace` seconds: a client whose writer keeps taking is not dropped for a burst (the broker
 delivers thousands of messages at once after each flush), a stalled one is dropped within the grace.
 Behind the writer only the transport's own bounded buffers remain (uvicorn pauses the writer above
-64 KiB). Frames are JSON-encoded with orjson (stdlib json for what orjson refuses, such as integers
-beyond 64 bits).
+64 KiB; a packet is written at once only while the transport is writable, and an empty queue is
+never a stalled one). Frames are JSON-encoded with orjson (stdlib json for what orjson refuses,
+such as integers beyond 64 bits).
 
 Audiences: the manager keeps each client's `ClientOptions` (events, batch, modules). Per-message
 clients are grouped per module id into the sockets that want `mqtt:data` and those that want
 `mqtt-message` (cached until a client connects, leaves or changes its subscription), so one
-message costs one encode per event name plus one queue put per recipient. Batched clients are
-grouped by subscription set: every `batch_interval` seconds (only while events arrive) each group
-gets one `mqtt:batch` frame, encoded once for the group.
+message costs one encode per event name; each recipient gets the frames of a whole drain as one
+packet (shared by the recipients that get the same frames), so a drain costs one write or queue
+put per recipient. Batched clients are grouped by subscription set: every `batch_interval`
+seconds (only while events arrive) each group gets one `mqtt:batch` frame, encoded once for the
+group.
 
-Frames: a `LivePacket` carries its WebSocket frame, built once per event and audience from the
-JSON bytes; `live/engine.py` has engine.io's writer send it as is (see there).
+Frames: a `LivePacket` carries its WebSocket frames, built once per event and audience from the
+JSON bytes; `live/engine.py` writes them as they are (see there). A socket still on polling gets
+one queue item per event, as engine.io's polling payloads expect.
 
 Events reach the manager as one internal emit (`LIVE`) carrying a list of `mqtt-message` dicts,
 so with Redis (`BoundedRedisFanout`) one Redis publish carries a whole broadcaster drain and every
