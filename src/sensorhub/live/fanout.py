@@ -97,7 +97,6 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self._options: dict[str, tuple[str, ClientOptions]] = {}
         self._routes: dict[str, Route] = {}
-        self._audiences: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._batch_groups: list[tuple[frozenset[str] | None, tuple[Any, ...]]] | None = None
         self._per_message: bool | None = None
         self._pending: list[dict[str, Any]] = []
@@ -128,7 +127,6 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
 
     def _changed(self) -> None:
         self._routes.clear()
-        self._audiences.clear()
         self._batch_groups = None
         self._per_message = None
 
@@ -148,13 +146,8 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
                 data.append(socket)
             if MQTT_MESSAGE in options.events:
                 message.append(socket)
-        route = self._routes[module_id] = Route(self._audience(data), self._audience(message))
+        route = self._routes[module_id] = Route(tuple(data), tuple(message))
         return route
-
-    def _audience(self, sockets: list[Any]) -> tuple[Any, ...]:
-        """One tuple per distinct recipient list (`_send_frames` compares them by identity)."""
-        key = tuple(sockets)
-        return self._audiences.setdefault(key, key)
 
     def _groups(self) -> list[tuple[frozenset[str] | None, tuple[Any, ...]]]:
         if self._batch_groups is None:
@@ -202,17 +195,20 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         timer was that tick).
         """
         routes, encode = self._routes, self.encode
-        frames: list[tuple[tuple[Any, ...], bytes]] = []
+        audiences: list[tuple[Any, ...]] = []
+        frames: list[bytes] = []
         for message in messages:
             route = routes.get(message["moduleId"]) or self._route(message["moduleId"])
             if route.data:
                 payload = mqtt_data(message)
                 if payload is not None:
-                    frames.append((route.data, event_frame(encode(MQTT_DATA, payload))))
+                    audiences.append(route.data)
+                    frames.append(event_frame(encode(MQTT_DATA, payload)))
             if route.message:
-                frames.append((route.message, event_frame(encode(MQTT_MESSAGE, message))))
+                audiences.append(route.message)
+                frames.append(event_frame(encode(MQTT_MESSAGE, message)))
         if frames:
-            self._send_frames(frames)
+            self._send_frames(audiences, frames)
         if messages and self._groups():
             self._pending.extend(messages)
             if flush_batches:
@@ -265,20 +261,20 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         for socket in sockets:
             self._offer(socket, pkt)
 
-    def _send_frames(self, frames: list[tuple[tuple[Any, ...], bytes]]) -> None:
+    def _send_frames(self, audiences: list[tuple[Any, ...]], frames: list[bytes]) -> None:
         """Send each socket its frames of one drain, in order, as one packet (`_offer`).
 
-        `frames` holds (recipients, frame) pairs; usually every frame has the same recipients
-        (an interned `_audience`), and they share one packet.
+        `audiences[i]` are the recipients of `frames[i]`; usually every frame has the same
+        recipients, and they share one packet.
         """
-        audience = frames[0][0]
-        if all(sockets is audience for sockets, _ in frames):
-            pkt = LivePacket.joined([frame for _, frame in frames])
+        audience = audiences[0]
+        if audiences.count(audience) == len(audiences):
+            pkt = LivePacket.joined(frames)
             for socket in audience:
                 self._offer(socket, pkt)
             return
         per_socket: dict[Any, list[bytes]] = {}
-        for sockets, frame in frames:
+        for sockets, frame in zip(audiences, frames, strict=True):
             for socket in sockets:
                 own = per_socket.get(socket)
                 if own is None:
