@@ -33,7 +33,8 @@ class Socket:
 
     def __init__(self, sid: str) -> None:
         self.sid = sid
-        self.closing = self.closed = False
+        self.closing = self.closed = self.upgrading = False
+        self.upgraded = True
         self.queue = SendQueue()
 
 

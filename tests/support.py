@@ -283,15 +283,16 @@ class FakeSocket:
 
     def __init__(self, sid: str) -> None:
         self.sid = sid
-        self.closing = self.closed = False
+        self.closing = self.closed = self.upgrading = False
+        self.upgraded = True
         self.queue = SendQueue()
 
     def frames(self) -> list[tuple[str, Any]]:
         out = []
         while not self.queue.empty():
-            text = self.queue.get_nowait().data
-            assert text.startswith("2")  # a Socket.IO EVENT on the default namespace
-            out.append(tuple(json.loads(text[1:])))
+            for text in self.queue.get_nowait().message.texts():
+                assert text.startswith("42")  # a Socket.IO EVENT on the default namespace
+                out.append(tuple(json.loads(text[2:])))
             self.queue._taken = 0
         return out
 

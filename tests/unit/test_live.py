@@ -16,7 +16,8 @@ from socketio import packet as sio_packet
 from sensorhub.config import Settings
 from sensorhub.deps import token_grants
 from sensorhub.live.access import ClientOptions, Refused, origin_check, parse_auth
-from sensorhub.live.engine import SocketIOServer
+from sensorhub.live.coalesce import TextFrame, text_frame
+from sensorhub.live.engine import LivePacket, SocketIOServer, event_frame
 from sensorhub.live.events import iso_utc, mqtt_data
 from sensorhub.live.fanout import LIVE, BoundedFanout
 from tests.support import FakeSocket
@@ -263,3 +264,33 @@ def test_frames_decode_to_what_python_socketio_would_send(payload: Any) -> None:
     expected = sio_packet.Packet(data=["mqtt-message", payload]).encode()
     assert text[0] == expected[0] == "2"
     assert json.loads(text[1:]) == json.loads(expected[1:])
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 1023, 1024, 65535, 65536])
+def test_prebuilt_frames_are_the_frames_websockets_would_send(size: int) -> None:
+    """A server's unmasked text frame, as websockets serializes it, at each header boundary;
+    joined frames give back their texts and frames in order."""
+    from websockets.frames import Frame, Opcode
+
+    text = ("é" * size)[: size // 2] + "x" * (size - 2 * (size // 2))  # `size` UTF-8 bytes
+    data = text.encode()
+    assert len(data) == size
+    frame = text_frame(data)
+    assert frame == Frame(Opcode.TEXT, data).serialize(mask=False, extensions=[])
+    joined = TextFrame.joined([frame, text_frame(b"ab"), frame])
+    assert joined.texts() == [text, "ab", text] and joined.text == text
+    assert joined.frames() == [frame, text_frame(b"ab"), frame] and joined.count == 3
+
+
+def test_a_drains_packet_polls_as_engineio_would_send_its_packets() -> None:
+    """On the polling transport a joined packet is the payload engine.io makes of its packets."""
+    from engineio import packet as eio_packet
+    from engineio import payload as eio_payload
+
+    texts = ['2["mqtt-message",{"value":1}]', '2["mqtt-message",{"value":"é"}]']
+    joined = LivePacket.joined([event_frame(t.encode()) for t in texts])
+    packets = [eio_packet.Packet(eio_packet.MESSAGE, data=t) for t in texts]
+    assert eio_payload.Payload(packets=[joined]).encode() == (
+        eio_payload.Payload(packets=packets).encode()
+    )
+    assert joined.weight == 2 and joined.data == texts[0]

@@ -12,13 +12,15 @@ protocol still pauses its sends above the transport's high-water mark).
 
 Frames built once: a live event goes to every client as the same text, and a server's WebSocket
 frame of a text is the same bytes for every connection that negotiated no extension (server
-frames are not masked). `TextFrame` builds that frame once per event, and the protocol offers
-the ASGI scope extension `FRAMES_EXTENSION` = `{"send": send_framed}`, an awaitable like a
-`websocket.send` of the text that writes the prebuilt frame to the transport when it may
-(handshake done, connection open, no close sent, no extension negotiated, no fragmented message
-in progress, transport writable) and sends the text the ordinary way otherwise. It saves, per
-frame and client, the ASGI message, uvicorn's checks and websockets' framing in Python.
-`sensorhub.live.engine` sends live events through it.
+frames are not masked). `TextFrame` builds that frame once per event (or holds several, one
+after the other), and the protocol offers the ASGI scope extension `FRAMES_EXTENSION` =
+`{"send": send_framed, "write": write_framed}`: `write_framed` writes the prebuilt frames to the
+transport now when it may (handshake done, connection open, no close sent, no extension
+negotiated, no fragmented message in progress, transport writable) and returns False otherwise;
+`send_framed` is an awaitable like a `websocket.send` of each text that does the same, waiting
+first while the transport is paused, and sends the texts the ordinary way when it may not. It
+saves, per frame and client, the ASGI message, uvicorn's checks and websockets' framing in
+Python. `sensorhub.live.engine` sends live events through it.
 
 Serve with `uvicorn.Config(app, ws=CoalescingWebSocketProtocol, ...)` (`ws` accepting a protocol
 class is uvicorn's documented option). The base class comes from uvicorn's internal module
@@ -27,7 +29,7 @@ module is the only place that imports it. It uses the protocol's `transport`, `s
 websockets `ServerProtocol`: `state`, `extensions`, `expect_continuation_frame`), `writable`,
 `handshake_complete`, `close_sent`, `disconnected`, `initial_response`, `run_asgi` and `send`.
 Every Socket.IO test in tests/integration runs through it, and
-tests/integration/test_live_frames.py checks with a real client that live events leave as
+tests/integration/test_live_frames.py checks with real clients that live events leave as
 prebuilt frames, so a uvicorn or websockets upgrade that changes them fails the tests.
 """
 
@@ -46,25 +48,74 @@ _TEXT_FIN: Final = 0x81
 
 
 class TextFrame:
-    """A text message held as the WebSocket frame a server sends for it: unmasked, unfragmented
-    (RFC 6455 section 5.2), built once from the UTF-8 `data`; `text` decodes it back."""
+    """One or more text messages held as the WebSocket frames a server sends for them: unmasked,
+    unfragmented (RFC 6455 section 5.2), concatenated in `frame`; `texts()` decodes them back.
 
-    __slots__ = ("_start", "frame")
+    `TextFrame(data)` builds the frame of one message from its UTF-8 `data`; `TextFrame.joined`
+    holds several prebuilt frames (`text_frame`), which leave in one write, in order.
+    """
+
+    __slots__ = ("count", "frame")
 
     def __init__(self, data: bytes) -> None:
-        size = len(data)
-        if size < 126:
-            header = bytes((_TEXT_FIN, size))
-        elif size < 1 << 16:
-            header = struct.pack("!BBH", _TEXT_FIN, 126, size)
-        else:
-            header = struct.pack("!BBQ", _TEXT_FIN, 127, size)
-        self.frame = header + data
-        self._start = len(header)
+        self.frame = text_frame(data)
+        self.count = 1
+
+    @classmethod
+    def joined(cls, frames: list[bytes]) -> TextFrame:
+        """The frames `text_frame` built, in order, as one `TextFrame`."""
+        self = cls.__new__(cls)
+        self.frame = frames[0] if len(frames) == 1 else b"".join(frames)
+        self.count = len(frames)
+        return self
 
     @property
     def text(self) -> str:
-        return self.frame[self._start :].decode()
+        """The text of the first (usually only) message."""
+        return self.texts(1)[0]
+
+    def texts(self, limit: int | None = None) -> list[str]:
+        """The messages' texts, in order (at most `limit`)."""
+        frame = self.frame
+        return [frame[start:end].decode() for _, start, end in self._spans(limit)]
+
+    def frames(self) -> list[bytes]:
+        """The messages' frames, in order."""
+        frame = self.frame
+        return [frame[at:end] for at, _, end in self._spans(None)]
+
+    def _spans(self, limit: int | None) -> list[tuple[int, int, int]]:
+        """(frame start, text start, end) of each message, in order (at most `limit`)."""
+        frame, at = self.frame, 0
+        spans: list[tuple[int, int, int]] = []
+        while at < len(frame) and (limit is None or len(spans) < limit):
+            size = frame[at + 1]
+            if size < 126:
+                start = at + 2
+            elif size == 126:
+                size, start = struct.unpack_from("!H", frame, at + 2)[0], at + 4
+            else:
+                size, start = struct.unpack_from("!Q", frame, at + 2)[0], at + 10
+            spans.append((at, start, start + size))
+            at = start + size
+        return spans
+
+
+_HEADERS: Final = [
+    bytes((_TEXT_FIN, size)) if size < 126 else struct.pack("!BBH", _TEXT_FIN, 126, size)
+    for size in range(1024)
+]
+"""Frame headers of the usual live event sizes, built once."""
+
+
+def text_frame(data: bytes) -> bytes:
+    """The WebSocket frame a server sends for the text message `data` (UTF-8)."""
+    size = len(data)
+    if size < 1024:
+        return _HEADERS[size] + data
+    if size < 1 << 16:
+        return struct.pack("!BBH", _TEXT_FIN, 126, size) + data
+    return struct.pack("!BBQ", _TEXT_FIN, 127, size) + data
 
 
 class CoalescingTransport(asyncio.Transport):
@@ -147,11 +198,17 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
     async def run_asgi(self) -> None:
         extensions = self.scope.setdefault("extensions", {})
         if extensions is not None:
-            extensions[FRAMES_EXTENSION] = {"send": self.send_framed}
+            extensions[FRAMES_EXTENSION] = {
+                "send": self.send_framed,
+                "write": self.write_framed,
+            }
         await super().run_asgi()
 
-    async def send_framed(self, message: TextFrame) -> None:
-        """Send `message` as a `websocket.send` of its text would, writing its prebuilt frame."""
+    def write_framed(self, message: TextFrame) -> bool:
+        """Write `message`'s prebuilt frames now if a `websocket.send` of each text could be
+        written at once (handshake done, connection open, no close sent, no extension
+        negotiated, no fragmented message in progress, transport writable); False otherwise,
+        having written nothing."""
         conn = self.conn
         if (
             self.writable.is_set()
@@ -164,5 +221,15 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
             and not conn.expect_continuation_frame
         ):
             self.transport.write(message.frame)
-        else:
-            await self.send({"type": "websocket.send", "bytes": None, "text": message.text})
+            return True
+        return False
+
+    async def send_framed(self, message: TextFrame) -> None:
+        """Send `message` as a `websocket.send` of each of its texts would (which first waits
+        while the transport is paused), writing its prebuilt frames when it may."""
+        if self.write_framed(message):
+            return
+        await self.writable.wait()
+        if not self.write_framed(message):
+            for text in message.texts():
+                await self.send({"type": "websocket.send", "bytes": None, "text": text})

@@ -5,24 +5,29 @@ engine.io keeps an *unbounded* outgoing queue per client whose writer moves the 
 private list before sending, so a client that stops reading would make the server buffer for it
 forever, out of sight. Here each client's queue is a `SendQueue` (`live/engine.py`), from which the
 writer takes at most `WRITER_TAKE` packets at a time (the rest of the backlog stays countable), and
-the manager encodes each frame once per audience and puts the packet on every recipient's queue
-without awaiting. A client is dropped (its backlog freed, its connection closed) when its backlog
+the manager encodes each frame once per audience and hands each recipient its packet without
+awaiting: written at once when its writer is idle (`live/engine.py::write_now`), put on its queue
+otherwise. A client is dropped (its backlog freed, its connection closed) when its backlog
 passes `hard_backlog` events, or stays above `max_backlog` while its writer takes nothing for
 `stall_grace` seconds: a client whose writer keeps taking is not dropped for a burst (the broker
 delivers thousands of messages at once after each flush), a stalled one is dropped within the grace.
 Behind the writer only the transport's own bounded buffers remain (uvicorn pauses the writer above
-64 KiB). Frames are JSON-encoded with orjson (stdlib json for what orjson refuses, such as integers
-beyond 64 bits).
+64 KiB; a packet is written at once only while the transport is writable, and an empty queue is
+never a stalled one). Frames are JSON-encoded with orjson (stdlib json for what orjson refuses,
+such as integers beyond 64 bits).
 
 Audiences: the manager keeps each client's `ClientOptions` (events, batch, modules). Per-message
 clients are grouped per module id into the sockets that want `mqtt:data` and those that want
 `mqtt-message` (cached until a client connects, leaves or changes its subscription), so one
-message costs one encode per event name plus one queue put per recipient. Batched clients are
-grouped by subscription set: every `batch_interval` seconds (only while events arrive) each group
-gets one `mqtt:batch` frame, encoded once for the group.
+message costs one encode per event name; each recipient gets the frames of a whole drain as one
+packet (shared by the recipients that get the same frames), so a drain costs one write or queue
+put per recipient. Batched clients are grouped by subscription set: every `batch_interval`
+seconds (only while events arrive) each group gets one `mqtt:batch` frame, encoded once for the
+group.
 
-Frames: a `LivePacket` carries its WebSocket frame, built once per event and audience from the
-JSON bytes; `live/engine.py` has engine.io's writer send it as is (see there).
+Frames: a `LivePacket` carries its WebSocket frames, built once per event and audience from the
+JSON bytes; `live/engine.py` writes them as they are (see there). A socket still on polling gets
+one queue item per event, as engine.io's polling payloads expect.
 
 Events reach the manager as one internal emit (`LIVE`) carrying a list of `mqtt-message` dicts,
 so with Redis (`BoundedRedisFanout`) one Redis publish carries a whole broadcaster drain and every
@@ -44,7 +49,7 @@ import socketio
 from socketio import packet as sio_packet
 
 from sensorhub.live.access import ClientOptions
-from sensorhub.live.engine import LivePacket, SendQueue
+from sensorhub.live.engine import LivePacket, SendQueue, event_frame, write_now
 from sensorhub.live.events import CONFIG_UPDATE, MQTT_BATCH, MQTT_DATA, MQTT_MESSAGE, mqtt_data
 
 logger = logging.getLogger(__name__)
@@ -189,15 +194,21 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         first event after a quiet period), or at once with `flush_batches` (the caller's own
         timer was that tick).
         """
-        routes = self._routes
+        routes, encode = self._routes, self.encode
+        audiences: list[tuple[Any, ...]] = []
+        frames: list[bytes] = []
         for message in messages:
             route = routes.get(message["moduleId"]) or self._route(message["moduleId"])
             if route.data:
                 payload = mqtt_data(message)
                 if payload is not None:
-                    self._send(route.data, MQTT_DATA, payload)
+                    audiences.append(route.data)
+                    frames.append(event_frame(encode(MQTT_DATA, payload)))
             if route.message:
-                self._send(route.message, MQTT_MESSAGE, message)
+                audiences.append(route.message)
+                frames.append(event_frame(encode(MQTT_MESSAGE, message)))
+        if frames:
+            self._send_frames(audiences, frames)
         if messages and self._groups():
             self._pending.extend(messages)
             if flush_batches:
@@ -245,19 +256,54 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
             return EVENT_PREFIX + text.encode()
 
     def _send(self, sockets: Iterable[Any], event: str, payload: Any, weight: int = 1) -> None:
-        """Queue one frame for each socket; drop those over their backlog (see the module)."""
+        """Send one frame to each socket (`_offer`)."""
         pkt = LivePacket(self.encode(event, payload), weight)
-        limit, hard = self.max_backlog - weight, self.hard_backlog - weight
         for socket in sockets:
-            if socket.closing or socket.closed:
-                continue
-            queue: SendQueue = socket.queue
-            if queue.events > limit and (
-                queue.events > hard or time.monotonic() - queue.progress > self.stall_grace
-            ):
-                self._drop(socket)
-                continue
+            self._offer(socket, pkt)
+
+    def _send_frames(self, audiences: list[tuple[Any, ...]], frames: list[bytes]) -> None:
+        """Send each socket its frames of one drain, in order, as one packet (`_offer`).
+
+        `audiences[i]` are the recipients of `frames[i]`; usually every frame has the same
+        recipients, and they share one packet.
+        """
+        audience = audiences[0]
+        if audiences.count(audience) == len(audiences):
+            pkt = LivePacket.joined(frames)
+            for socket in audience:
+                self._offer(socket, pkt)
+            return
+        per_socket: dict[Any, list[bytes]] = {}
+        for sockets, frame in zip(audiences, frames, strict=True):
+            for socket in sockets:
+                own = per_socket.get(socket)
+                if own is None:
+                    per_socket[socket] = [frame]
+                else:
+                    own.append(frame)
+        for socket, own in per_socket.items():
+            self._offer(socket, LivePacket.joined(own))
+
+    def _offer(self, socket: Any, pkt: LivePacket) -> None:
+        """Write `pkt` to the socket at once when its writer is idle (`write_now`), queue it
+        otherwise; drop a socket over its backlog (see the module). A socket still on polling
+        gets one queue item per engine.io packet, as engine.io's polling payloads expect."""
+        if socket.closing or socket.closed:
+            return
+        queue: SendQueue = socket.queue
+        backlog = queue.events + pkt.weight
+        if backlog > self.max_backlog and (
+            backlog > self.hard_backlog
+            or (not queue.empty() and time.monotonic() - queue.progress > self.stall_grace)
+        ):
+            self._drop(socket)
+        elif write_now(socket, pkt):
+            return
+        elif pkt.message.count == 1 or socket.upgraded:
             queue.put_nowait(pkt)
+        else:
+            for frame in pkt.message.frames():
+                queue.put_nowait(LivePacket.joined([frame]))
 
     def _drop(self, socket: Any) -> None:
         """Free a slow client's backlog and close it without waiting for it to read anything."""
