@@ -6,10 +6,13 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sensorhub.config import Settings
 from sensorhub.ingest.messages import Accepted, MessageKind
 from sensorhub.live.access import ClientOptions
+from sensorhub.live.events import iso_utc, reading_time
 from sensorhub.metrics import Metrics
 from sensorhub.plugins import socketio as plugin_module
 from sensorhub.plugins.socketio import SocketIOPlugin
@@ -118,3 +121,18 @@ async def test_fast_path_readings_beyond_the_queue_are_dropped_and_counted(
         assert dropped == 3
     finally:
         await plugin.stop()
+
+
+@given(
+    st.one_of(
+        st.integers(0, 2**32 * 10**6 - 1).map(lambda micros: micros / 1e6),
+        st.floats(0, 2.0**32, exclude_max=True),
+        st.floats(-(2.0**32), 0),
+    )
+)
+def test_a_reading_time_is_the_text_of_its_datetime(seconds: float) -> None:
+    """The cached text of a fast-path reading's time is `iso_utc` of `fromtimestamp`, rounding
+    included, across the times a batch key holds exactly (`batch.EXACT_SECONDS`)."""
+    expected = iso_utc(datetime.fromtimestamp(seconds, UTC))
+    assert reading_time(seconds) == expected
+    assert reading_time(seconds) == expected  # from the cache

@@ -9,6 +9,7 @@ audience. Ingest hands over an `Accepted` result, or for a reading of its fast p
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -28,6 +29,9 @@ DEFAULT_EVENTS: Final = frozenset({MQTT_DATA})
 _SEED_SILENT: Final = frozenset({MessageKind.LOG.value})
 """Kinds the Node backend never emits as `mqtt:data` (it logs device logs instead)."""
 _MEASUREMENT: Final = MessageKind.MEASUREMENT
+MAX_SECONDS_CACHED: Final = 4096
+_SECOND_TEXT: dict[float, str] = {}
+"""Whole epoch seconds → their ISO 8601 text without `Z` (`reading_time`)."""
 
 
 def live_message(body: Accepted | LiveReading) -> dict[str, Any]:
@@ -68,8 +72,27 @@ def reading_message(reading: LiveReading) -> dict[str, Any]:
         "kind": _MEASUREMENT,
         "value": value,
         "metadata": None,
-        "time": iso_utc(datetime.fromtimestamp(seconds, UTC)),
+        "time": reading_time(seconds),
     }
+
+
+def reading_time(seconds: float) -> str:
+    """`iso_utc(datetime.fromtimestamp(seconds, UTC))`, the whole second's text cached.
+
+    The microseconds are rounded as `datetime.fromtimestamp` rounds them (the fraction times
+    10⁶, half to even); a fraction that rounds to 0 or to a whole second, and a time before
+    1970, take `fromtimestamp` itself.
+    """
+    fraction, whole = math.modf(seconds)
+    micro = round(fraction * 1e6)
+    if not 0 < micro < 1_000_000 or whole < 0:
+        return iso_utc(datetime.fromtimestamp(seconds, UTC))
+    text = _SECOND_TEXT.get(whole)
+    if text is None:
+        if len(_SECOND_TEXT) >= MAX_SECONDS_CACHED:
+            _SECOND_TEXT.clear()
+        text = _SECOND_TEXT[whole] = iso_utc(datetime.fromtimestamp(whole, UTC))[:-1]
+    return f"{text}.{micro:06d}Z"
 
 
 def iso_utc(moment: datetime) -> str:
