@@ -13,7 +13,9 @@ by the message count:
   i.e. what sensorhub spends per message between the MQTT client and the database driver. The
   loop yields to the flusher every 100 messages, as a socket read of that many would;
 - `many`: the same through `IngestPipeline.accept_many`, 100 PUBLISH packets per call as the
-  adapter hands over a socket read (the fast path of ingest/readings.py).
+  adapter hands over a socket read (the fast path of ingest/readings.py);
+- `live`: `many` with a live sink that listens, and after each read the `mqtt-message` dicts
+  the Socket.IO drain builds from what the sink was handed (`live_message`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.drain import messages as drain_messages
 from sensorhub.ingest.batch import Batch
@@ -34,6 +37,7 @@ from sensorhub.ingest.delivery import Delivery, Publish
 from sensorhub.ingest.interpret import interpret
 from sensorhub.ingest.pipeline import IngestPipeline
 from sensorhub.ingest.spool import Spool
+from sensorhub.live.events import live_message
 from sensorhub.metrics import Metrics
 
 SENSORS = {
@@ -85,12 +89,21 @@ async def _discard(batch: Batch) -> None:
     """A database write that takes every batch at once."""
 
 
-async def accept_cpu_per_message(total: int, spool_dir: Path, many: bool = False) -> float:
+async def accept_cpu_per_message(
+    total: int, spool_dir: Path, many: bool = False, live: bool = False
+) -> float:
     """CPU µs per `IngestPipeline.accept` (`accept_many` if `many`) of `total` drain messages
-    (QoS 1, buffer included)."""
+    (QoS 1, buffer included); with `live`, a listening live sink and its `mqtt-message` dicts."""
     metrics = Metrics()
     buffer = IngestBuffer(_discard, Spool(spool_dir, 1 << 20), metrics, max_size=100, max_age=0.5)
-    pipeline = IngestPipeline(buffer, metrics)
+    heard: list[Any] = []
+    pipeline = IngestPipeline(
+        buffer,
+        metrics,
+        heard.append if live else None,
+        listening=lambda: True,
+        live_readings=heard.extend,
+    )
     deliveries = [
         Delivery(topic, payload, 1, False, False, n % 65_535 + 1)
         for n, (topic, payload) in enumerate(drain_messages(total))
@@ -104,6 +117,9 @@ async def accept_cpu_per_message(total: int, spool_dir: Path, many: bool = False
             else:
                 for delivery in deliveries[first : first + READ_CHUNK]:
                     pipeline.accept(delivery)
+            if heard:
+                [live_message(body) for body in heard]
+                heard.clear()
             await asyncio.sleep(0)
         elapsed = time.process_time() - start
     if metrics.counts.accepted["measurement"] != total:
@@ -122,7 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.interpret_micro", description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--messages", type=int, default=200_000, help="messages per run")
-    parser.add_argument("--only", choices=["accept", "many"], help="only this measurement")
+    parser.add_argument("--only", choices=["accept", "many", "live"], help="only this measurement")
     args = parser.parse_args()
     received = datetime.now(UTC)
     if args.only is None:
@@ -130,12 +146,15 @@ def main() -> None:
             repeat = max(1, args.messages // len(messages))
             runs = [cpu_per_message(messages, repeat, received) for _ in range(args.runs)]
             _report(name, runs, repeat * len(messages))
-    for name in ["accept", "many"] if args.only is None else [args.only]:
+    for name in ["accept", "many", "live"] if args.only is None else [args.only]:
         with tempfile.TemporaryDirectory(prefix="bench-accept-") as directory:
             runs = [
                 asyncio.run(
                     accept_cpu_per_message(
-                        args.messages, Path(directory) / f"spool{n}", many=name == "many"
+                        args.messages,
+                        Path(directory) / f"spool{n}",
+                        many=name != "accept",
+                        live=name == "live",
                     )
                 )
                 for n in range(args.runs)

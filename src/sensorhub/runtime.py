@@ -175,6 +175,7 @@ class Runtime:
             rules=InterpretRules.from_settings(settings),
             on_reject=tally.note,
             listening=self.socketio.listening,
+            live_readings=self.socketio.publish_readings,
         )
 
         async def republish() -> None:

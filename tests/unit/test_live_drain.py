@@ -6,10 +6,13 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sensorhub.config import Settings
 from sensorhub.ingest.messages import Accepted, MessageKind
 from sensorhub.live.access import ClientOptions
+from sensorhub.live.events import iso_utc, reading_time
 from sensorhub.metrics import Metrics
 from sensorhub.plugins import socketio as plugin_module
 from sensorhub.plugins.socketio import SocketIOPlugin
@@ -78,3 +81,58 @@ async def test_only_batched_clients_drain_once_per_batch_tick(
         assert (name, [m["value"] for m in batch]) == ("mqtt:batch", [1, 2, 3])
     finally:
         await plugin.stop()
+
+
+async def test_fast_path_readings_leave_as_their_accepted_would_in_arrival_order() -> None:
+    """`publish_readings` (the fast path's sink) and `publish_message` share one queue: the
+    drain sends the events in the order they came, a reading's event the same as the event of
+    the `Accepted` the general path builds for it."""
+    plugin, socket = await started(ClientOptions(events=frozenset({"mqtt-message", "mqtt:data"})))
+    seconds = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    try:
+        plugin.publish_message(reading(1.0))
+        plugin.publish_readings([("tick-1/co2", "tick-1", 1.0, seconds)])
+        plugin.publish_config_update("tick-1", {"interval": 5})
+        plugin.publish_readings([("tick-1/co2", "tick-1", 2.5, seconds + 0.000001)])
+        plugin._drain()
+        frames = socket.frames()
+        assert repr(frames[:2]) == repr(frames[2:4])  # repr: 1 and 1.0 differ
+        assert [name for name, _ in frames[4:]] == ["config-update", "mqtt:data", "mqtt-message"]
+        assert frames[6][1]["time"] == "2026-01-01T00:00:00.000001Z"
+        assert frames[6][1]["value"] == 2.5
+    finally:
+        await plugin.stop()
+
+
+async def test_fast_path_readings_beyond_the_queue_are_dropped_and_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(plugin_module, "QUEUE_SIZE", 3)
+    plugin, socket = await started(ClientOptions(events=frozenset({"mqtt-message"})))
+    try:
+        plugin.publish_message(reading(0))
+        plugin.publish_readings([("tick-1/co2", "tick-1", float(v), 1.7e9) for v in range(1, 5)])
+        plugin.publish_readings([("tick-1/co2", "tick-1", 9.0, 1.7e9)])
+        plugin._drain()
+        assert [d["value"] for _, d in socket.frames()] == [0, 1.0, 2.0]
+        dropped = plugin._metrics.registry.get_sample_value(
+            "sensorhub_socketio_events_dropped_total"
+        )
+        assert dropped == 3
+    finally:
+        await plugin.stop()
+
+
+@given(
+    st.one_of(
+        st.integers(0, 2**32 * 10**6 - 1).map(lambda micros: micros / 1e6),
+        st.floats(0, 2.0**32, exclude_max=True),
+        st.floats(-(2.0**32), 0),
+    )
+)
+def test_a_reading_time_is_the_text_of_its_datetime(seconds: float) -> None:
+    """The cached text of a fast-path reading's time is `iso_utc` of `fromtimestamp`, rounding
+    included, across the times a batch key holds exactly (`batch.EXACT_SECONDS`)."""
+    expected = iso_utc(datetime.fromtimestamp(seconds, UTC))
+    assert reading_time(seconds) == expected
+    assert reading_time(seconds) == expected  # from the cache

@@ -3,7 +3,8 @@
 The same socket reads go through `FastReadings.accept_many` and, one by one, through
 `IngestPipeline.accept` on two pipelines with the same clock: the batches (rows in order,
 receipts, `last_seen`, status and log rows, where batches are sealed), the receipts on record,
-the counters, the rejections reported and the PUBACK groups must be the same.
+the counters, the rejections reported and the PUBACK groups must be the same; with a live
+listener, so must the live events, in order and byte for byte.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import orjson
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +28,7 @@ from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.delivery import AckGroup, Publish
 from sensorhub.ingest.pipeline import IngestPipeline
 from sensorhub.ingest.spool import Spool
+from sensorhub.live.events import MQTT_DATA, MQTT_MESSAGE, live_message, mqtt_data
 from sensorhub.metrics import Metrics
 
 NOW = datetime(2026, 12, 1, 6, 0, 0, 123457, tzinfo=UTC)
@@ -108,17 +111,37 @@ async def _write(batch: Batch) -> None:
     return None
 
 
-def _pipeline(directory: Path, max_batch: int) -> tuple[IngestPipeline, IngestBuffer, list[Any]]:
+def _pipeline(
+    directory: Path, max_batch: int, heard: list[Any] | None = None
+) -> tuple[IngestPipeline, IngestBuffer, list[Any]]:
+    """A pipeline on a fixed clock; with `heard`, a live sink that always listens appends to it
+    the `Accepted` results and `LiveReading` tuples it is handed."""
     metrics = Metrics()
     buffer = IngestBuffer(
         _write, Spool(directory, 1 << 20), metrics, max_size=100, max_age=60, max_batch=max_batch
     )
     rejects: list[Any] = []
     ingest = IngestPipeline(
-        buffer, metrics, on_reject=lambda topic, reason: rejects.append((topic, reason))
+        buffer,
+        metrics,
+        None if heard is None else heard.append,
+        on_reject=lambda topic, reason: rejects.append((topic, reason)),
+        listening=lambda: True,
+        live_readings=None if heard is None else heard.extend,
     )
     ingest.fast.clock_ns = lambda: NOW_NS
     return ingest, buffer, rejects
+
+
+def _frames(heard: list[Any]) -> list[bytes]:
+    """The JSON of the `mqtt-message` and `mqtt:data` events of what a live sink was handed, as
+    the fan-out encodes them (`BoundedFanout.encode`)."""
+    frames = []
+    for body in heard:
+        message = live_message(body)
+        frames.append(orjson.dumps([MQTT_MESSAGE, message]))
+        frames.append(orjson.dumps([MQTT_DATA, mqtt_data(message)]))
+    return frames
 
 
 def _batches(buffer: IngestBuffer) -> list[tuple[Batch, Any]]:
@@ -165,25 +188,32 @@ def _timed(delta: timedelta) -> bytes:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(PUBLISHES, min_size=1, max_size=4), st.integers(1, 12))
-@example([[("m1/t", _timed(timedelta(hours=-2161)), 2, 1)]], 5)  # just beyond RETAIN_FOR
-@example([[("m1/t", b"1", 2, 1), ("m1/t", _timed(timedelta(minutes=-1)), 2, 2)]], 5)  # last_seen
-@example([[("m1/co2", b"1_000", 2, 1), ("m1/co2", b"2.5\0", 2, 2)]], 5)
-@example([[("m1/t", _timed(timedelta(minutes=5, microseconds=1)), 2, 1)]], 5)  # skew limit
+@given(st.lists(PUBLISHES, min_size=1, max_size=4), st.integers(1, 12), st.booleans())
+@example([[("m1/t", _timed(timedelta(hours=-2161)), 2, 1)]], 5, True)  # just beyond RETAIN_FOR
+@example([[("m1/t", b"1", 2, 1), ("m1/t", _timed(timedelta(minutes=-1)), 2, 2)]], 5, True)
+@example([[("m1/co2", b"1_000", 2, 1), ("m1/co2", b"2.5\0", 2, 2)]], 5, True)
+@example([[("m1/t", _timed(timedelta(minutes=5, microseconds=1)), 2, 1)]], 5, True)  # skew limit
+@example([[("m\u0301x/co2", b"-0.0", 2, 1), ("m\u0301x/co2", b"1e9", 2, 2)]], 5, True)  # NFC
 def test_the_fast_path_stores_what_the_general_path_stores(
-    reads: list[list[Publish]], max_batch: int
+    reads: list[list[Publish]], max_batch: int, listening: bool
 ) -> None:
     async def run() -> None:
+        general_heard: list[Any] | None = [] if listening else None
+        fast_heard: list[Any] | None = [] if listening else None
         with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
-            general, general_buffer, general_rejects = _pipeline(Path(one), max_batch)
-            fast, fast_buffer, fast_rejects = _pipeline(Path(two), max_batch)
+            general, general_buffer, general_rejects = _pipeline(
+                Path(one), max_batch, general_heard
+            )
+            fast, fast_buffer, fast_rejects = _pipeline(Path(two), max_batch, fast_heard)
             with mock.patch.object(pipeline_module, "datetime", FixedClock):
                 general_acks = [general._each(list(read)) for read in reads]
-                fast_acks = [fast.fast.accept_many(list(read)) for read in reads]
+                fast_acks = [fast.accept_many(list(read)) for read in reads]
             assert _state(fast, fast_buffer, fast_acks) == _state(
                 general, general_buffer, general_acks
             )
             assert fast_rejects == general_rejects
+            if general_heard is not None and fast_heard is not None:
+                assert _frames(fast_heard) == _frames(general_heard)
 
     asyncio.run(run())
 
@@ -215,7 +245,38 @@ async def test_plain_readings_take_the_fast_path_and_the_rest_the_general_one(
     assert acks == [(buffer._batch_done, [1, 2, 3, 1])]
 
 
-async def test_a_listening_live_sink_gets_every_message_through_the_general_path(
+async def test_a_listening_live_sink_hears_the_fast_path_readings_in_order(
+    tmp_path: Path,
+) -> None:
+    """Readings reach `live_readings` a run at a time, handed over before each message left to
+    the general path, so its sink hears everything in arrival order."""
+    metrics = Metrics()
+    buffer = IngestBuffer(_write, Spool(tmp_path, 1 << 20), metrics, max_size=100, max_age=60)
+    calls: list[Any] = []
+    ingest = IngestPipeline(
+        buffer,
+        metrics,
+        lambda accepted: calls.append(accepted.topic),
+        listening=lambda: True,
+        live_readings=lambda readings: calls.append([r[:3] for r in readings]),
+    )
+    ingest.accept_many(
+        [
+            ("m/temperature", b"21.5", 2, 1),
+            ("m/ds18b20/temperature", b"22", 2, 2),
+            ("m/system", b'{"rssi": -60}', 2, 3),
+            ("m/temperature", b"23", 2, 4),
+        ]
+    )
+    assert calls == [
+        [("m/temperature", "m", 21.5), ("m/ds18b20/temperature", "m", 22.0)],
+        "m/system",
+        [("m/temperature", "m", 23.0)],
+    ]
+    assert buffer._batch.messages == 4
+
+
+async def test_a_listening_live_sink_without_live_readings_gets_every_message_as_accepted(
     tmp_path: Path,
 ) -> None:
     metrics = Metrics()

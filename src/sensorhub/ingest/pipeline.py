@@ -26,7 +26,7 @@ from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.delivery import AckGroup, Delivery, Publish, accept_each, as_delivery
 from sensorhub.ingest.interpret import InterpretRules, interpret
 from sensorhub.ingest.messages import Accepted, MessageKind, Rejected
-from sensorhub.ingest.readings import FastReadings
+from sensorhub.ingest.readings import FastReadings, LiveReadings
 from sensorhub.ingest.receipts import Receipts
 from sensorhub.metrics import Metrics
 
@@ -72,10 +72,13 @@ class IngestPipeline:
         rules: InterpretRules | None = None,
         on_reject: Callable[[str, str], None] | None = None,
         listening: Callable[[], bool] | None = None,
+        live_readings: LiveReadings | None = None,
     ) -> None:
         """`on_reject(topic, reason)` hears of each rejected message and unreadable field (the
         activity log tallies them); it must be cheap and must not raise. `listening()` tells
-        whether `live` has anyone to tell (without it, `live` hears of every message)."""
+        whether `live` has anyone to tell (without it, `live` hears of every message).
+        `live_readings` is the same sink for the readings of the fast path (`LiveReadings`);
+        without it, every message of a read takes the general path while `live` listens."""
         self._rules = rules or InterpretRules()
         self._buffer = buffer
         self.receipts = receipts if receipts is not None else Receipts()
@@ -91,6 +94,7 @@ class IngestPipeline:
         self._rejected: dict[str, Counter] = {}
         self._on_reject = on_reject
         self._listening = listening
+        self._live_readings = live_readings
         self._each = accept_each(self.accept, _log_error)
         self.fast = FastReadings(buffer, self.receipts, self._counts, self._rules, self._general)
         """The fast path of `accept_many` (its clock is replaceable in tests)."""
@@ -162,14 +166,17 @@ class IngestPipeline:
     def accept_many(self, publishes: list[Publish]) -> list[AckGroup]:
         """Process one socket read's PUBLISH packets, in order, without waiting (`AcceptMany`).
 
-        Plain QoS 1 readings go the fast path (`ingest/readings.py`) unless an echo is expected
-        or a live client listens (the live sink takes `Accepted` objects); everything else, one
-        by one, through `accept`.
+        Plain QoS 1 readings go the fast path (`ingest/readings.py`), which hands them to
+        `live_readings` while the live sink listens; everything else, one by one, through
+        `accept`. The whole read goes through `accept` while an echo is expected, or while the
+        live sink listens and has no `live_readings`.
         """
-        if self._echoes or (
-            self._live is not None and (self._listening is None or self._listening())
-        ):
+        if self._echoes:
             return self._each(publishes)
+        if self._live is not None and (self._listening is None or self._listening()):
+            if self._live_readings is None:
+                return self._each(publishes)
+            return self.fast.accept_many(publishes, self._live_readings)
         return self.fast.accept_many(publishes)
 
     def _general(self, publish: Publish) -> asyncio.Future[None] | None:

@@ -14,8 +14,12 @@ declines: each message gets its own receive time (one clock reading per message,
 seconds of a whole microsecond, the form `Batch` keys and receipts hold); a reading stored at its
 receive time gets a receipt; `last_seen` moves to the newest message time of each module (kept
 as epoch seconds until the batch is sealed or taken: `Batch.settle_seen`).
+
+While a live client listens, each stored reading is also handed to the live sink as a
+`LiveReading` (topic, module id, value, epoch seconds), in arrival order with the `Accepted`
+results the general path hands it: the sink builds the same event from either.
 tests/unit/test_readings_fast_path.py proves that both paths store the same rows, receipts and
-counters for the same deliveries.
+counters, and give the live sink the same events, for the same deliveries.
 """
 
 from __future__ import annotations
@@ -49,9 +53,16 @@ MAX_TOPICS: Final = 16_384
 _FLOOR: Final = CLOCK_SET_FLOOR.timestamp()
 _MEASUREMENT: Final = MessageKind.MEASUREMENT
 
-Topic = tuple[str, str, str, Bounds | None]
-"""(module id, sensor type, hardware id, range) of a measurement topic."""
+Topic = tuple[str, str, str, Bounds | None, str]
+"""(module id, sensor type, hardware id, range, topic in NFC) of a measurement topic."""
 General = Callable[[Publish], "asyncio.Future[None] | None"]
+LiveReading = tuple[str, str, float, float]
+"""A reading for the live sink: (topic in NFC, module id, value, time as epoch seconds of a
+whole microsecond); the `Accepted` of the general path carries the same in `topic`,
+`module_id`, `value` and `time`."""
+LiveReadings = Callable[[list[LiveReading]], None]
+"""The live sink for the fast path's readings: takes a list of them in arrival order (the list
+is the sink's to keep); it must be cheap and must not raise."""
 
 
 class FastReadings:
@@ -77,9 +88,16 @@ class FastReadings:
         self.clock_ns: Callable[[], int] = time.time_ns
         """The clock read once per message (tests replace it)."""
 
-    def accept_many(self, publishes: list[Publish]) -> list[AckGroup]:
-        """Store or hand on each PUBLISH of a read, in order (see `AcceptMany`)."""
+    def accept_many(
+        self, publishes: list[Publish], live: LiveReadings | None = None
+    ) -> list[AckGroup]:
+        """Store or hand on each PUBLISH of a read, in order (see `AcceptMany`).
+
+        With `live`, the stored readings go to it too, handed over before each message left to
+        the general path (whose own live sink hears of it) and at the end of the read.
+        """
         groups: list[AckGroup] = []
+        heard: list[LiveReading] | None = None if live is None else []
         topics, receipts, clock_ns = self._topics, self._receipts, self.clock_ns
         isfinite = math.isfinite
         batch: Batch | None = None
@@ -129,6 +147,10 @@ class FastReadings:
                 if batch is not None:
                     self._close(batch, stored)
                     batch, stored = None, 0
+                if heard:
+                    assert live is not None
+                    live(heard)
+                    heard = []
                 durable = self._general(publish)
                 if mid is not None:
                     add_to_groups(groups, durable, mid)
@@ -157,6 +179,8 @@ class FastReadings:
             if len(measurements) == count:  # a key seen before: it moves to the end (Batch)
                 del measurements[key]
                 measurements[key] = value
+            if heard is not None:
+                heard.append((target[4], module_id, value, seconds))
             mids.append(mid)
             stored += 1
             room -= 1
@@ -165,6 +189,9 @@ class FastReadings:
                 batch, stored = None, 0
         if batch is not None:
             self._close(batch, stored)
+        if heard:
+            assert live is not None
+            live(heard)
         return groups
 
     def _close(self, batch: Batch, stored: int) -> None:
@@ -186,7 +213,7 @@ class FastReadings:
             sensor_type, hardware_id = parsed.sensor_type, parsed.hardware_id
             assert sensor_type is not None and hardware_id is not None
             bounds = self._rules.ranges.bounds(sensor_type, hardware_id)
-            target = (parsed.module_id, sensor_type, hardware_id, bounds)
+            target = (parsed.module_id, sensor_type, hardware_id, bounds, parsed.topic)
         if len(self._topics) >= MAX_TOPICS:
             self._topics.clear()
         self._topics[topic] = target

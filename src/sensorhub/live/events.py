@@ -3,17 +3,20 @@
 `mqtt-message` is sensorhub's own event (one per handled message, every kind); `mqtt:data` is the
 event the seed's Node backend emits and its Nuxt dashboard listens to (`useMqtt.ts`), built here
 from the `mqtt-message` payload so the ingest path builds one dict per message whatever the
-audience.
+audience. Ingest hands over an `Accepted` result, or for a reading of its fast path a
+`LiveReading` tuple (ingest/readings.py); `live_message` gives the same payload for both.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
 
 from sensorhub.ingest.messages import Accepted, MessageKind
+from sensorhub.ingest.readings import LiveReading
 
 MQTT_MESSAGE: Final = "mqtt-message"
 MQTT_DATA: Final = "mqtt:data"
@@ -25,6 +28,17 @@ DEFAULT_EVENTS: Final = frozenset({MQTT_DATA})
 
 _SEED_SILENT: Final = frozenset({MessageKind.LOG.value})
 """Kinds the Node backend never emits as `mqtt:data` (it logs device logs instead)."""
+_MEASUREMENT: Final = MessageKind.MEASUREMENT
+MAX_SECONDS_CACHED: Final = 4096
+_SECOND_TEXT: dict[float, str] = {}
+"""Whole epoch seconds → their ISO 8601 text without `Z` (`reading_time`)."""
+
+
+def live_message(body: Accepted | LiveReading) -> dict[str, Any]:
+    """The `mqtt-message` payload of what ingest handed to the live sink (`mqtt_message`)."""
+    if isinstance(body, tuple):
+        return reading_message(body)
+    return mqtt_message(body)
 
 
 def mqtt_message(accepted: Accepted) -> dict[str, Any]:
@@ -42,6 +56,43 @@ def mqtt_message(accepted: Accepted) -> dict[str, Any]:
         "metadata": dict(accepted.metadata) if accepted.metadata is not None else None,
         "time": iso_utc(accepted.time),
     }
+
+
+def reading_message(reading: LiveReading) -> dict[str, Any]:
+    """The `mqtt-message` payload of a fast-path reading `(topic, module id, value, epoch
+    seconds)`: what `mqtt_message` gives for the `Accepted` the general path builds for it (the
+    same keys in the same order, `kind` the same member, the time the same microsecond:
+    `datetime.fromtimestamp` of the seconds is exact within `batch.EXACT_SECONDS`, the only
+    times the fast path stores).
+    """
+    topic, module_id, value, seconds = reading
+    return {
+        "topic": topic,
+        "moduleId": module_id,
+        "kind": _MEASUREMENT,
+        "value": value,
+        "metadata": None,
+        "time": reading_time(seconds),
+    }
+
+
+def reading_time(seconds: float) -> str:
+    """`iso_utc(datetime.fromtimestamp(seconds, UTC))`, the whole second's text cached.
+
+    The microseconds are rounded as `datetime.fromtimestamp` rounds them (the fraction times
+    10⁶, half to even); a fraction that rounds to 0 or to a whole second, and a time before
+    1970, take `fromtimestamp` itself.
+    """
+    fraction, whole = math.modf(seconds)
+    micro = round(fraction * 1e6)
+    if not 0 < micro < 1_000_000 or whole < 0:
+        return iso_utc(datetime.fromtimestamp(seconds, UTC))
+    text = _SECOND_TEXT.get(whole)
+    if text is None:
+        if len(_SECOND_TEXT) >= MAX_SECONDS_CACHED:
+            _SECOND_TEXT.clear()
+        text = _SECOND_TEXT[whole] = iso_utc(datetime.fromtimestamp(whole, UTC))[:-1]
+    return f"{text}.{micro:06d}Z"
 
 
 def iso_utc(moment: datetime) -> str:

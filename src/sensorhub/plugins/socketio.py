@@ -1,15 +1,16 @@
 """The Socket.IO plugin: live events for dashboards on the API's own port (`/socket.io`).
 
-Ingestion only appends messages to a bounded list (never awaits a client); a drain turns them
-into `mqtt-message` dicts and hands them to the client manager (`sensorhub.live.fanout`), which
-sends every client what its connect `auth` asked for (docs/live-events.md) without awaiting: no
-task wakes up per message. The drain runs at most once per `SEND_TICK` (1 ms) while per-message
-clients are connected (the first event after a quiet tick at once), and once per batch tick,
-`batch_interval` after the first event, while only batched clients are: evenly paced messages,
-one per loop iteration, are drained, encoded and written together rather than one by one. When
-the list is full the newest events are dropped and counted. With `REDIS_URL` a task publishes
-each drain through python-socketio's Redis manager, and every instance runs the same local fan-out
-for its clients.
+Ingestion only appends messages to a bounded list (never awaits a client): `Accepted` results
+from the general path, `LiveReading` tuples from the fast path (ingest/readings.py), a whole
+read's readings in one call. A drain turns them into `mqtt-message` dicts (`live_message`) and
+hands them to the client manager (`sensorhub.live.fanout`), which sends every client what its
+connect `auth` asked for (docs/live-events.md) without awaiting: no task wakes up per message.
+The drain runs at most once per `SEND_TICK` (1 ms) while per-message clients are connected (the
+first event after a quiet tick at once), and once per batch tick, `batch_interval` after the
+first event, while only batched clients are: evenly paced messages, one per loop iteration, are
+drained, encoded and written together rather than one by one. When the list is full the newest
+events are dropped and counted. With `REDIS_URL` a task publishes each drain through
+python-socketio's Redis manager, and every instance runs the same local fan-out for its clients.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from socketio.exceptions import ConnectionRefusedError as Refuse
 
 from sensorhub.config import Settings
 from sensorhub.ingest.messages import Accepted
+from sensorhub.ingest.readings import LiveReading
 from sensorhub.live.access import Refused, module_ids, origin_check, parse_auth, reads_allowed
 from sensorhub.live.engine import SocketIOServer
-from sensorhub.live.events import mqtt_message
+from sensorhub.live.events import live_message
 from sensorhub.live.fanout import (
     CONFIG,
     LIVE,
@@ -46,6 +48,9 @@ BATCH = 256
 SHARED_DRAINS = 100
 """With Redis: drains waiting for the publishing task before new ones drop."""
 
+Pending = Accepted | LiveReading | dict[str, Any]
+"""A live event waiting for the drain: a message's (`live_message`) or a `config-update`."""
+
 
 class SocketIOPlugin:
     """Owns the `AsyncServer`, the client manager, the broadcast queue and the lag monitor."""
@@ -65,13 +70,11 @@ class SocketIOPlugin:
             logger=False,
             engineio_logger=False,
         )
-        self._pending: list[tuple[str, Accepted | dict[str, Any]]] = []
+        self._pending: list[Pending] = []
         self._scheduled = False
         self._last_drain = float("-inf")
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._shared_queue: asyncio.Queue[list[tuple[str, Accepted | dict[str, Any]]]] = (
-            asyncio.Queue(SHARED_DRAINS)
-        )
+        self._shared_queue: asyncio.Queue[list[Pending]] = asyncio.Queue(SHARED_DRAINS)
         self._task: asyncio.Task[None] | None = None
         self._clients = 0
         self.lag = LoopLagMonitor(metrics.registry)
@@ -130,30 +133,50 @@ class SocketIOPlugin:
 
     def publish_message(self, accepted: Accepted) -> None:
         """Queue a handled message's live events without waiting (called on the ingest path)."""
-        self._enqueue(LIVE, accepted)
+        self._enqueue(accepted)
+
+    def publish_readings(self, readings: list[LiveReading]) -> None:
+        """Queue the live events of fast-path readings, in order, without waiting (called on
+        the ingest path, a socket read's readings at a time; `LiveReadings`)."""
+        if not self._shared and self._clients == 0:
+            return
+        room = QUEUE_SIZE - len(self._pending)
+        if self._loop is None or room <= 0:
+            self._metrics.events_dropped.inc(len(readings))
+            return
+        if len(readings) > room:
+            self._metrics.events_dropped.inc(len(readings) - room)
+            readings = readings[:room]
+        self._pending.extend(readings)
+        if not self._scheduled:
+            self._schedule(self._loop)
 
     def publish_config_update(self, module_id: str, config: dict[str, Any]) -> None:
         """Queue a `config-update` event (called after the API changed a module's configuration)."""
-        self._enqueue(CONFIG, {"moduleId": module_id, "config": config})
+        self._enqueue({"moduleId": module_id, "config": config})
 
-    def _enqueue(self, kind: str, body: Accepted | dict[str, Any]) -> None:
+    def _enqueue(self, body: Pending) -> None:
         if not self._shared and self._clients == 0:
             return  # nobody to tell; with Redis, other instances may have clients
         if self._loop is None or len(self._pending) >= QUEUE_SIZE:
             self._metrics.events_dropped.inc()
             return
-        self._pending.append((kind, body))
+        self._pending.append(body)
         if not self._scheduled:
-            self._scheduled = True
-            now = self._loop.time()
-            if self._shared or self.manager.per_message_clients:
-                due = self._last_drain + SEND_TICK
-            else:
-                due = now + self.manager.batch_interval
-            if due > now:
-                self._loop.call_at(due, self._drain)
-            else:
-                self._loop.call_soon(self._drain)
+            self._schedule(self._loop)
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the drain once the tick allows (see the module)."""
+        self._scheduled = True
+        now = loop.time()
+        if self._shared or self.manager.per_message_clients:
+            due = self._last_drain + SEND_TICK
+        else:
+            due = now + self.manager.batch_interval
+        if due > now:
+            loop.call_at(due, self._drain)
+        else:
+            loop.call_soon(self._drain)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -190,9 +213,9 @@ class SocketIOPlugin:
             return
         try:
             messages: list[dict[str, Any]] = []
-            for _, body in items:
-                if isinstance(body, Accepted):
-                    messages.append(mqtt_message(body))
+            for body in items:
+                if not isinstance(body, dict):
+                    messages.append(live_message(body))
                 else:  # keep the order: what came before the config update goes first
                     self.manager.deliver(messages)
                     messages = []
@@ -207,10 +230,10 @@ class SocketIOPlugin:
         while True:
             items = await self._shared_queue.get()
             messages: list[dict[str, Any]] = []
-            for kind, body in items:
+            for body in items:
                 try:
-                    if isinstance(body, Accepted):
-                        messages.append(mqtt_message(body))
+                    if not isinstance(body, dict):
+                        messages.append(live_message(body))
                         if len(messages) >= BATCH:
                             await emit(LIVE, messages, NAMESPACE)
                             messages = []
@@ -218,9 +241,11 @@ class SocketIOPlugin:
                         if messages:
                             await emit(LIVE, messages, NAMESPACE)
                             messages = []
-                        await emit(kind, body, NAMESPACE)
+                        await emit(CONFIG, body, NAMESPACE)
                 except Exception:
-                    logger.exception("cannot broadcast %s", kind)
+                    logger.exception(
+                        "cannot broadcast %s", CONFIG if isinstance(body, dict) else LIVE
+                    )
             if messages:
                 try:
                     await emit(LIVE, messages, NAMESPACE)
