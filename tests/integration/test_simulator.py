@@ -256,3 +256,51 @@ async def test_processes_split_modules_and_sum_stats(
     assert {m.module_id for m in collector.measurements()} == set(ids)
     assert 200 <= stats.sent <= 600
     assert stats.errors == 0
+
+
+async def test_applied_config_is_reported_back_once(
+    collect: Callable[[list[str]], Any],
+) -> None:
+    """A configuration that changes an interval is reported back (so the dashboard shows it
+    applied, not pending forever); the report's own echo is not obeyed nor reported again."""
+    prefix = _prefix()
+    mid = module_id(prefix, 0)
+    config_topic = f"{mid}/sensors/config"
+    collector = await collect([mid])
+    stop = asyncio.Event()
+    options = _options(prefix, modules=1, sensor_interval=3600.0, status_interval=3600.0)
+    run = asyncio.create_task(run_simulation(options, stop))
+
+    def module_reports() -> list[float]:
+        """co2 intervals of the module's own reports (every sensor; ours name only co2)."""
+        documents = [
+            json.loads(m.payload)["sensors"]
+            for m in collector.messages
+            if m.topic == config_topic and m.payload
+        ]
+        return [d["co2"]["interval"] for d in documents if len(d) > 1]
+
+    def desire(interval: float) -> bytes:
+        return json.dumps({"sensors": {"co2": {"interval": interval, "model": "mhz14a"}}}).encode()
+
+    try:
+        await collector.wait_for(lambda: module_reports() == [3600])  # the start report
+        await collector.publish_retained(config_topic, desire(0.5))
+        await collector.wait_for(lambda: module_reports()[-1] == 0.5)
+        # Two settings back to back: the echo of the report of the first arrives after the
+        # second is applied; obeyed, it would flip the module back and forth for ever.
+        await collector.publish_retained(config_topic, desire(0.9))
+        await collector.publish_retained(config_topic, desire(0.7))
+        await collector.wait_for(lambda: module_reports()[-1] == 0.7)
+        # 0.7 stays in force: its readings keep coming.
+        co2 = len(collector.measurements("co2"))
+        await collector.wait_for(lambda: len(collector.measurements("co2")) >= co2 + 6)
+    finally:
+        stop.set()
+        stats = await asyncio.wait_for(run, WAIT)
+        await collector.publish_retained(config_topic, b"")
+
+    # One report per applied configuration (0.9 may be overtaken before it is reported), none
+    # for the echo of a report.
+    assert module_reports() in ([3600, 0.5, 0.9, 0.7], [3600, 0.5, 0.7])
+    assert stats.errors == 0

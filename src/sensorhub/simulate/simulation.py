@@ -1,9 +1,10 @@
 """Scheduling of one simulation in one event loop: start-up, timed and paced publishing, stop.
 
 `run_simulation` builds the links (`simulate.link`) and modules (`simulate.module`), publishes
-each module's start report, subscribes to its configuration topic, then publishes status messages
-and measurements — each sensor at its own interval, or at a fixed total rate — until the duration
-has passed or `stop` is set.
+each module's start report, subscribes to its configuration topic (and reports back on it each
+configuration it applies, ignoring that report's echo), then publishes status messages and
+measurements — each sensor at its own interval, or at a fixed total rate — until the duration has
+passed or `stop` is set.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ SHARED_CONNECTIONS = 4
 MAX_BURST = 500  # paced publishes per event-loop step at most
 STATUS_KEY = ""  # the schedule key of a module's status messages (sensor types are the others)
 PROGRESS_INTERVAL = 1.0  # seconds between progress reports
+MAX_ECHOES = 8  # own configuration reports per topic awaited back from the broker, at most
 
 
 @dataclass
@@ -49,6 +51,9 @@ class Simulation:
         self.links: list[Link] = []
         self.slots: list[_Slot] = []
         self.by_config_topic: dict[str, _Slot] = {}
+        # Own configuration reports not yet routed back to us (we subscribe to the same topic).
+        self._echoes: dict[str, list[bytes]] = {}
+        self._reports: set[asyncio.Task[None]] = set()
         self._heap: list[tuple[float, int, int, str]] = []
         self._seq = 0
         self._wake = asyncio.Event()
@@ -133,7 +138,13 @@ class Simulation:
         slot = self.by_config_topic.get(topic)
         if slot is None:
             return
+        echoes = self._echoes.get(topic)
+        if echoes and payload in echoes:  # our own report, routed back: not an order
+            echoes.remove(payload)
+            return
         changed = slot.module.apply_config(payload)
+        if changed:
+            self._report_config(slot)
         if not changed or self.options.rate:
             return
         now = asyncio.get_running_loop().time()
@@ -141,6 +152,22 @@ class Simulation:
             due = min(slot.due.get(sensor_type, now + interval), now + interval)
             self._schedule(slot.number, sensor_type, due)
         self._wake.set()
+
+    def _report_config(self, slot: _Slot) -> None:
+        """Report the configuration now in force, as firmware does after applying one: the
+        desired setting shows as applied rather than pending forever (docs/dashboard.md)."""
+        message = Outgoing(slot.module.config_topic, slot.module.config_report())
+        echoes = self._echoes.setdefault(message.topic, [])
+        echoes.append(message.payload)
+        del echoes[:-MAX_ECHOES]
+        task = asyncio.get_running_loop().create_task(self._publish_control(slot, message))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+    async def _publish_control(self, slot: _Slot, message: Outgoing) -> None:
+        if not slot.link.has_space:
+            await slot.link.wait_space()
+        slot.link.publish(Kind.CONTROL, message, qos=1)
 
     def _measurement(self, module: SimulatedModule, sensor_type: str) -> tuple[Kind, Outgoing]:
         message = module.measurement(sensor_type)
@@ -221,6 +248,9 @@ class Simulation:
 
     async def finish(self) -> SimulationStats:
         """Wait (bounded) for in-flight publishes to be acknowledged, then disconnect."""
+        for task in list(self._reports):
+            task.cancel()
+        await asyncio.gather(*self._reports, return_exceptions=True)
         await asyncio.gather(*(link.drain(DRAIN_TIMEOUT) for link in self.links))
         self._finished = asyncio.get_running_loop().time()
         stats = self.stats()
