@@ -38,9 +38,10 @@ from sensorhub.ingest.topics import ParsedTopic
 _MEASUREMENT = MessageKind.MEASUREMENT
 
 
-class _Reading(msgspec.Struct):
+class _Reading(msgspec.Struct, gc=False):
     """The two fields a measurement object may carry; other keys are ignored, as by
-    `document_fields`. Integers stay exact (`int`) so they become floats the same way."""
+    `document_fields`. Integers stay exact (`int`) so they become floats the same way.
+    Untracked by the garbage collector (`gc=False`): it holds numbers and text only."""
 
     value: int | float
     time: str | int | float | None = None
@@ -125,7 +126,9 @@ def fast_document(payload: bytes) -> tuple[float, object] | None:
     `value` that is not a finite JSON number, a `time` that is not a string, number or null):
     `document_fields` then decides. Where this answers, it answers as `document_fields` does.
     """
-    if not payload.isascii() or payload.count(b"{") != 1 or b"[" in payload:
+    # `find` rather than `count` and `in`: 0.1 µs instead of 0.2 (`in` on bytes is slow). A
+    # `{` only at the start is a `{` exactly once, or none (then the decode fails).
+    if not payload.isascii() or payload.find(b"{", 1) >= 0 or payload.find(b"[") >= 0:
         return None  # nesting and non-ASCII text are the general reader's (depth, UTF-8 rules)
     try:
         reading = _READING_DECODER.decode(payload)
@@ -133,10 +136,10 @@ def fast_document(payload: bytes) -> tuple[float, object] | None:
         return None
     value = reading.value
     if type(value) is not float:
-        number = to_float(value)
-        if number is None:
+        try:  # as `to_float` reads a JSON integer
+            value = float(value)
+        except OverflowError:
             return None
-        value = number
     if not math.isfinite(value):
         return None
     return value, reading.time

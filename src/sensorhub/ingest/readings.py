@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import zlib
 from collections.abc import Callable
 from typing import Final
 
@@ -34,11 +35,12 @@ from sensorhub.ingest.batch import EXACT_SECONDS, Batch
 from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.clock import CLOCK_SET_FLOOR
 from sensorhub.ingest.delivery import AckGroup, Publish, add_to_groups
+from sensorhub.ingest.iso_seconds import IsoSeconds
 from sensorhub.ingest.measurements import fast_document
 from sensorhub.ingest.messages import InvalidMessage, MessageKind
-from sensorhub.ingest.normalize import epoch_to_datetime, to_datetime
+from sensorhub.ingest.normalize import epoch_to_datetime
 from sensorhub.ingest.payload import MAX_PAYLOAD_BYTES
-from sensorhub.ingest.receipts import Receipts
+from sensorhub.ingest.receipts import Receipts, topic_crc
 from sensorhub.ingest.rules import InterpretRules
 from sensorhub.ingest.sensor_ranges import Bounds
 from sensorhub.ingest.topics import parse_topic
@@ -53,8 +55,9 @@ MAX_TOPICS: Final = 16_384
 _FLOOR: Final = CLOCK_SET_FLOOR.timestamp()
 _MEASUREMENT: Final = MessageKind.MEASUREMENT
 
-Topic = tuple[str, str, str, Bounds | None, str]
-"""(module id, sensor type, hardware id, range, topic in NFC) of a measurement topic."""
+Topic = tuple[str, str, str, Bounds | None, str, int]
+"""(module id, sensor type, hardware id, range, topic in NFC, CRC-32 of the topic as received:
+`receipts.topic_crc`) of a measurement topic."""
 General = Callable[[Publish], "asyncio.Future[None] | None"]
 LiveReading = tuple[str, str, float, float]
 """A reading for the live sink: (topic in NFC, module id, value, time as epoch seconds of a
@@ -81,8 +84,9 @@ class FastReadings:
         self._receipts = receipts
         self._counts = counts
         self._general = general
-        self._max_ahead = rules.max_ahead.total_seconds()
-        self._retain_for = rules.retain_for.total_seconds()
+        self._max_ahead = rules.max_ahead.total_seconds() - MARGIN
+        self._retain_for = rules.retain_for.total_seconds() - MARGIN
+        self._iso = IsoSeconds()
         self._rules = rules
         self._topics: dict[str, Topic | None] = {}
         self.clock_ns: Callable[[], int] = time.time_ns
@@ -98,8 +102,9 @@ class FastReadings:
         """
         groups: list[AckGroup] = []
         heard: list[LiveReading] | None = None if live is None else []
-        topics, receipts, clock_ns = self._topics, self._receipts, self.clock_ns
-        isfinite = math.isfinite
+        topics, clock_ns = self._topics, self.clock_ns
+        codes, times = self._receipts.codes, self._receipts.times
+        isfinite, crc32 = math.isfinite, zlib.crc32
         batch: Batch | None = None
         mids: list[int] = []
         room = stored = 0
@@ -165,7 +170,8 @@ class FastReadings:
                     mids = []
                     groups.append((durable, mids))
             if seconds is now:  # stored at its receive time: a receipt for a redelivery
-                code = receipts.note_received(mid, topic, payload, now)
+                code = codes[mid] = crc32(payload, target[5])  # receipts.digest
+                times[mid] = now
                 batch.receipt_ids.append(mid)
                 batch.receipt_digests.append(code)
                 batch.receipt_seconds.append(now)
@@ -213,7 +219,14 @@ class FastReadings:
             sensor_type, hardware_id = parsed.sensor_type, parsed.hardware_id
             assert sensor_type is not None and hardware_id is not None
             bounds = self._rules.ranges.bounds(sensor_type, hardware_id)
-            target = (parsed.module_id, sensor_type, hardware_id, bounds, parsed.topic)
+            target = (
+                parsed.module_id,
+                sensor_type,
+                hardware_id,
+                bounds,
+                parsed.topic,
+                topic_crc(topic),
+            )
         if len(self._topics) >= MAX_TOPICS:
             self._topics.clear()
         self._topics[topic] = target
@@ -222,19 +235,19 @@ class FastReadings:
     def _device_time(self, raw: object, now: float) -> float | None:
         """The epoch seconds of a device time the general path would keep as it is, clear of
         every limit by `MARGIN`; None otherwise (no time, corrected, too old, near a limit)."""
+        seconds: float | None
         if type(raw) is str:
-            when = to_datetime(raw) if raw.strip() else None
+            seconds = self._iso.seconds(raw) if raw.strip() else None
         elif type(raw) is float or type(raw) is int:
             when = epoch_to_datetime(raw)
+            seconds = None if when is None else when.timestamp()
         else:
             return None
-        if when is None:
-            return None
-        seconds = when.timestamp()
         if (
-            seconds < _FLOOR + MARGIN
-            or seconds - now > self._max_ahead - MARGIN
-            or now - seconds > self._retain_for - MARGIN
+            seconds is None
+            or seconds < _FLOOR + MARGIN
+            or seconds - now > self._max_ahead
+            or now - seconds > self._retain_for
             or not EXACT_SECONDS[0] <= seconds < EXACT_SECONDS[1]
         ):
             return None
