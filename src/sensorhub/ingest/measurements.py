@@ -126,9 +126,9 @@ def fast_document(payload: bytes) -> tuple[float, object] | None:
     `value` that is not a finite JSON number, a `time` that is not a string, number or null):
     `document_fields` then decides. Where this answers, it answers as `document_fields` does.
     """
-    # `find` rather than `count` and `in`: 0.1 µs instead of 0.2 (`in` on bytes is slow). A
-    # `{` only at the start is a `{` exactly once, or none (then the decode fails).
-    if not payload.isascii() or payload.find(b"{", 1) >= 0 or payload.find(b"[") >= 0:
+    # Not `count` and `b"[" in`: 0.1 µs against 0.25 (`in` bytes of a byte is slow, of an int
+    # fast). A `{` only at the start is a `{` exactly once, or none (then the decode fails).
+    if not payload.isascii() or payload.find(b"{", 1) >= 0 or 91 in payload:  # 91: `[`
         return None  # nesting and non-ASCII text are the general reader's (depth, UTF-8 rules)
     try:
         reading = _READING_DECODER.decode(payload)

@@ -35,7 +35,7 @@ from sensorhub.ingest.batch import EXACT_SECONDS, Batch
 from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.clock import CLOCK_SET_FLOOR
 from sensorhub.ingest.delivery import AckGroup, Publish, add_to_groups
-from sensorhub.ingest.iso_seconds import IsoSeconds
+from sensorhub.ingest.iso_seconds import HEAD_LENGTH, IsoSeconds
 from sensorhub.ingest.measurements import fast_document
 from sensorhub.ingest.messages import InvalidMessage, MessageKind
 from sensorhub.ingest.normalize import epoch_to_datetime
@@ -84,6 +84,8 @@ class FastReadings:
         self._receipts = receipts
         self._counts = counts
         self._general = general
+        # A device time is left to the general path unless clear of each limit by MARGIN.
+        self._floor = _FLOOR + MARGIN
         self._max_ahead = rules.max_ahead.total_seconds() - MARGIN
         self._retain_for = rules.retain_for.total_seconds() - MARGIN
         self._iso = IsoSeconds()
@@ -105,6 +107,9 @@ class FastReadings:
         topics, clock_ns = self._topics, self.clock_ns
         codes, times = self._receipts.codes, self._receipts.times
         isfinite, crc32 = math.isfinite, zlib.crc32
+        heads, tails = self._iso.heads.get, self._iso.tails.get
+        never = -math.inf
+        floor, max_ahead, retain_for = self._floor, self._max_ahead, self._retain_for
         batch: Batch | None = None
         mids: list[int] = []
         room = stored = 0
@@ -116,7 +121,7 @@ class FastReadings:
                 flags == PLAIN_QOS1
                 and mid is not None
                 and len(payload) <= MAX_PAYLOAD_BYTES
-                and not payload.endswith(b"\0")
+                and payload[-1:] != b"\0"  # endswith(bytes) costs 4 times as much
             ):
                 target = topics.get(topic)
                 if target is None and topic not in topics:
@@ -128,18 +133,30 @@ class FastReadings:
                         if fields is not None:
                             value, raw_time = fields
                             if raw_time is not None:
-                                device_time = self._device_time(raw_time, now)
+                                device_time = None
+                                if type(raw_time) is str:  # ISO 8601, from the caches (IsoSeconds)
+                                    head = heads(raw_time[:HEAD_LENGTH])
+                                    tail = tails(raw_time[HEAD_LENGTH:])
+                                    if head is not None and tail is not None:
+                                        device_time = (head + tail) / 1_000_000
                                 if device_time is None:
-                                    value = None
-                                else:
+                                    device_time = self._device_seconds(raw_time)
+                                if (  # kept as it is by the general path, clear of every limit
+                                    device_time is not None
+                                    and floor <= device_time < EXACT_SECONDS[1]
+                                    and device_time - now <= max_ahead
+                                    and now - device_time <= retain_for
+                                ):
                                     seconds = device_time
+                                else:
+                                    value = None
                     else:
                         try:
                             value = float(payload)
                         except ValueError:
                             pass
                         else:
-                            if not isfinite(value) or b"_" in payload:
+                            if not isfinite(value) or 95 in payload:  # b"_" (`in` an int: C)
                                 value = None
                     bounds = target[3]
                     if (
@@ -176,7 +193,7 @@ class FastReadings:
                 batch.receipt_digests.append(code)
                 batch.receipt_seconds.append(now)
             module_id = target[0]
-            if seconds > seen.get(module_id, -math.inf):
+            if seconds > seen.get(module_id, never):
                 seen[module_id] = seconds
             key = (seconds, module_id, target[1], target[2])
             measurements = batch.measurements
@@ -232,23 +249,13 @@ class FastReadings:
         self._topics[topic] = target
         return target
 
-    def _device_time(self, raw: object, now: float) -> float | None:
-        """The epoch seconds of a device time the general path would keep as it is, clear of
-        every limit by `MARGIN`; None otherwise (no time, corrected, too old, near a limit)."""
-        seconds: float | None
+    def _device_seconds(self, raw: object) -> float | None:
+        """The epoch seconds of a device time (`raw`: the payload's `time`, not None) as the
+        general path reads it, limits aside; None when there is none (blank, unreadable, of a
+        type that is no time)."""
         if type(raw) is str:
-            seconds = self._iso.seconds(raw) if raw.strip() else None
-        elif type(raw) is float or type(raw) is int:
+            return self._iso.seconds(raw) if raw.strip() else None
+        if type(raw) is float or type(raw) is int:
             when = epoch_to_datetime(raw)
-            seconds = None if when is None else when.timestamp()
-        else:
-            return None
-        if (
-            seconds is None
-            or seconds < _FLOOR + MARGIN
-            or seconds - now > self._max_ahead
-            or now - seconds > self._retain_for
-            or not EXACT_SECONDS[0] <= seconds < EXACT_SECONDS[1]
-        ):
-            return None
-        return seconds
+            return None if when is None else when.timestamp()
+        return None
