@@ -71,7 +71,7 @@ def interpret_measurement(
     sensor_type, hardware_id = parsed.sensor_type, parsed.hardware_id
     assert sensor_type is not None and hardware_id is not None
     nul_stripped = False
-    if type(payload) is not bytes or len(payload) > MAX_PAYLOAD_BYTES or payload.endswith(b"\0"):
+    if type(payload) is not bytes or len(payload) > MAX_PAYLOAD_BYTES or payload[-1:] == b"\0":
         payload, nul_stripped = payload_bytes(payload)
     when, corrected, device_time = received_at, False, False
     if payload[:1] == b"{":  # a JSON object: skip the plain-number attempt
@@ -88,7 +88,7 @@ def interpret_measurement(
                 payload_text(payload), received_at, rules
             )
         else:
-            if not math.isfinite(value) or b"_" in payload:  # `nan`, `inf`, `1_000`: not numbers
+            if not math.isfinite(value) or 95 in payload:  # `nan`, `inf`, `1_000` (95: `_`)
                 raise _not_a_number(payload_text(payload).strip())
     bounds = rules.ranges.bounds(sensor_type, hardware_id)
     if bounds is not None:
