@@ -31,7 +31,7 @@ import zlib
 from collections.abc import Callable
 from typing import Final
 
-from sensorhub.ingest.batch import EXACT_SECONDS, Batch
+from sensorhub.ingest.batch import EXACT_SECONDS, Batch, MeasurementKey
 from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.clock import CLOCK_SET_FLOOR
 from sensorhub.ingest.delivery import AckGroup, Publish, add_to_groups
@@ -114,6 +114,10 @@ class FastReadings:
         mids: list[int] = []
         room = stored = 0
         seen: dict[str, float] = {}
+        measurements: dict[MeasurementKey, float] = {}
+        # The open batch's columns, bound when it opens (placeholders until then).
+        note_id = note_digest = mids.append
+        note_second = list[float]().append
         for publish in publishes:
             topic, payload, flags, mid = publish
             value: float | None = None
@@ -180,7 +184,10 @@ class FastReadings:
             assert target is not None and mid is not None
             if batch is None:
                 batch, durable, room = self._buffer.open_batch()
-                seen = batch.seen_seconds
+                seen, measurements = batch.seen_seconds, batch.measurements
+                note_id = batch.receipt_ids.append
+                note_digest = batch.receipt_digests.append
+                note_second = batch.receipt_seconds.append
                 if groups and groups[-1][0] is durable:
                     mids = groups[-1][1]
                 else:
@@ -189,14 +196,13 @@ class FastReadings:
             if seconds is now:  # stored at its receive time: a receipt for a redelivery
                 code = codes[mid] = crc32(payload, target[5])  # receipts.digest
                 times[mid] = now
-                batch.receipt_ids.append(mid)
-                batch.receipt_digests.append(code)
-                batch.receipt_seconds.append(now)
+                note_id(mid)
+                note_digest(code)
+                note_second(now)
             module_id = target[0]
             if seconds > seen.get(module_id, never):
                 seen[module_id] = seconds
             key = (seconds, module_id, target[1], target[2])
-            measurements = batch.measurements
             count = len(measurements)
             measurements[key] = value
             if len(measurements) == count:  # a key seen before: it moves to the end (Batch)
