@@ -172,7 +172,7 @@ def _state(ingest: IngestPipeline, buffer: IngestBuffer, acks: list[list[AckGrou
         for read in acks
     ]
     receipts = {
-        pid: ingest.receipts.time_of(pid, code) for pid, code in ingest.receipts._codes.items()
+        pid: ingest.receipts.time_of(pid, code) for pid, code in ingest.receipts.codes.items()
     }
     samples = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value

@@ -11,7 +11,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
+from operator import add, itemgetter
 from typing import Any
 
 import asyncpg
@@ -255,6 +255,9 @@ async def _upsert_measurements(
     if times:
         columns = STAGED_TIMES
         records = [(t, m, s, h, v) for t, (_, m, s, h), v in zip(times, rows, values, strict=True)]
+    elif not batch.far_times:  # each key starts with its epoch seconds: key + (value,), in C
+        columns = STAGED_SECONDS
+        records = list(map(add, rows, zip(values, strict=True)))
     else:
         columns = STAGED_SECONDS
         records = [

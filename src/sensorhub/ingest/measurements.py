@@ -38,9 +38,10 @@ from sensorhub.ingest.topics import ParsedTopic
 _MEASUREMENT = MessageKind.MEASUREMENT
 
 
-class _Reading(msgspec.Struct):
+class _Reading(msgspec.Struct, gc=False):
     """The two fields a measurement object may carry; other keys are ignored, as by
-    `document_fields`. Integers stay exact (`int`) so they become floats the same way."""
+    `document_fields`. Integers stay exact (`int`) so they become floats the same way.
+    Untracked by the garbage collector (`gc=False`): it holds numbers and text only."""
 
     value: int | float
     time: str | int | float | None = None
@@ -70,7 +71,7 @@ def interpret_measurement(
     sensor_type, hardware_id = parsed.sensor_type, parsed.hardware_id
     assert sensor_type is not None and hardware_id is not None
     nul_stripped = False
-    if type(payload) is not bytes or len(payload) > MAX_PAYLOAD_BYTES or payload.endswith(b"\0"):
+    if type(payload) is not bytes or len(payload) > MAX_PAYLOAD_BYTES or payload[-1:] == b"\0":
         payload, nul_stripped = payload_bytes(payload)
     when, corrected, device_time = received_at, False, False
     if payload[:1] == b"{":  # a JSON object: skip the plain-number attempt
@@ -87,7 +88,7 @@ def interpret_measurement(
                 payload_text(payload), received_at, rules
             )
         else:
-            if not math.isfinite(value) or b"_" in payload:  # `nan`, `inf`, `1_000`: not numbers
+            if not math.isfinite(value) or 95 in payload:  # `nan`, `inf`, `1_000` (95: `_`)
                 raise _not_a_number(payload_text(payload).strip())
     bounds = rules.ranges.bounds(sensor_type, hardware_id)
     if bounds is not None:
@@ -125,7 +126,9 @@ def fast_document(payload: bytes) -> tuple[float, object] | None:
     `value` that is not a finite JSON number, a `time` that is not a string, number or null):
     `document_fields` then decides. Where this answers, it answers as `document_fields` does.
     """
-    if not payload.isascii() or payload.count(b"{") != 1 or b"[" in payload:
+    # Not `count` and `b"[" in`: 0.1 µs against 0.25 (`in` bytes of a byte is slow, of an int
+    # fast). A `{` only at the start is a `{` exactly once, or none (then the decode fails).
+    if not payload.isascii() or payload.find(b"{", 1) >= 0 or 91 in payload:  # 91: `[`
         return None  # nesting and non-ASCII text are the general reader's (depth, UTF-8 rules)
     try:
         reading = _READING_DECODER.decode(payload)
@@ -133,10 +136,10 @@ def fast_document(payload: bytes) -> tuple[float, object] | None:
         return None
     value = reading.value
     if type(value) is not float:
-        number = to_float(value)
-        if number is None:
+        try:  # as `to_float` reads a JSON integer
+            value = float(value)
+        except OverflowError:
             return None
-        value = number
     if not math.isfinite(value):
         return None
     return value, reading.time

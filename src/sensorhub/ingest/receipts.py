@@ -38,9 +38,16 @@ MAX_CACHED_TOPICS = 16_384
 
 
 def digest(topic: str | bytes, payload: bytes) -> int:
-    """CRC-32 of topic and payload: tells a redelivery from a new message that reuses the id."""
+    """CRC-32 of topic and payload: tells a redelivery from a new message that reuses the id.
+
+    Equal to `zlib.crc32(payload, topic_crc(topic))` (the fast path keeps each topic's CRC)."""
     name = topic.encode() if isinstance(topic, str) else topic
     return zlib.crc32(payload, zlib.crc32(name))
+
+
+def topic_crc(topic: str) -> int:
+    """The CRC-32 of a text topic, to continue over a payload (`digest`)."""
+    return zlib.crc32(topic.encode())
 
 
 class Receipts:
@@ -48,14 +55,16 @@ class Receipts:
 
     def __init__(self, known: Iterable[Receipt] = ()) -> None:
         # Two dicts rather than one of (digest, time) tuples: no tuple for the collector to
-        # track per message.
-        self._codes: dict[int, int] = {}
-        # A receive time noted by the fast path (ingest/readings.py) is kept as epoch seconds.
-        self._times: dict[int, datetime | float] = {}
+        # track per message. The fast path (ingest/readings.py) writes them itself.
+        self.codes: dict[int, int] = {}
+        """Packet id → digest of its newest receipt."""
+        self.times: dict[int, datetime | float] = {}
+        """Packet id → its receive time (epoch seconds of a whole microsecond when noted by the
+        fast path)."""
         self._topic_crcs: dict[str, int] = {}
         for packet_id, code, received in known:
-            if packet_id not in self._codes:
-                self._codes[packet_id], self._times[packet_id] = code, received
+            if packet_id not in self.codes:
+                self.codes[packet_id], self.times[packet_id] = code, received
 
     def digest(self, topic: str | bytes, payload: bytes) -> int:
         """`digest(topic, payload)`, with the CRC of each text topic computed once."""
@@ -73,27 +82,17 @@ class Receipts:
         return crc
 
     def __len__(self) -> int:
-        return len(self._times)
+        return len(self.times)
 
     def note(self, packet_id: int, code: int, received: datetime) -> None:
-        self._codes[packet_id] = code
-        self._times[packet_id] = received
-
-    def note_received(self, packet_id: int, topic: str, payload: bytes, received: float) -> int:
-        """`note` the digest of (topic, payload), received at epoch seconds `received` (a whole
-        microsecond); returns the digest."""
-        crc = self._topic_crcs.get(topic)
-        if crc is None:
-            crc = self._topic_crc(topic)
-        code = self._codes[packet_id] = zlib.crc32(payload, crc)
-        self._times[packet_id] = received
-        return code
+        self.codes[packet_id] = code
+        self.times[packet_id] = received
 
     def time_of(self, packet_id: int, code: int) -> datetime | None:
         """The receive time first given to this packet, or None if it was never received."""
-        if self._codes.get(packet_id) != code:
+        if self.codes.get(packet_id) != code:
             return None
-        received = self._times[packet_id]
+        received = self.times[packet_id]
         if isinstance(received, datetime):
             return received
         return datetime.fromtimestamp(received, UTC)
