@@ -125,6 +125,7 @@ async def one_run(rate: int, seconds: float, case: str = "0") -> dict[str, Any]:
             with sensorhub(database_url, "#", **env) as hub, _client(hub.base_url, case) as pipe:
                 broker_cpu, pg_cpu = sum(broker.cpu_times()[:2]), postgres_cpu(database)
                 sampler = ProcessSampler(hub.process.pid).start()
+                system = sampler.process.cpu_times().system
                 sent = multiprocessing.Value("q", 0)
                 publisher = multiprocessing.Process(
                     target=_publish, args=(port, rate, seconds, sent)
@@ -142,6 +143,7 @@ async def one_run(rate: int, seconds: float, case: str = "0") -> dict[str, Any]:
                     limit=120,
                 )
                 cpu, _ = sampler.stop()
+                system = sampler.process.cpu_times().system - system
                 pg_cpu = postgres_cpu(database) - pg_cpu
                 broker_cpu = sum(broker.cpu_times()[:2]) - broker_cpu
                 clients = await asyncio.to_thread(_client_stats, pipe)
@@ -155,6 +157,7 @@ async def one_run(rate: int, seconds: float, case: str = "0") -> dict[str, Any]:
             "frames": clients["frames"],
             "clients_dropped": dropped,
             "sensorhub_us": cpu / stored * 1e6,
+            "sensorhub_system_us": system / stored * 1e6,
             "postgres_us": pg_cpu / stored * 1e6,
             "broker_us": broker_cpu / stored * 1e6,
             "load_average": os.getloadavg()[0],
