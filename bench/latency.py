@@ -8,10 +8,11 @@ which publishes at a fixed rate. Each payload is the send time in microseconds s
 
 A case is (rate, clients, mode, QoS): mode `single` clients ask for `mqtt-message` per message,
 `batch` clients for `mqtt:batch` frames (docs/live-events.md). Every case runs `--runs` times
-against one server; the summary gives min/median/max over the runs of p50/p99 latency, the
-server's event-loop lag (its `sensorhub_event_loop_lag_seconds` histogram: the bucket bound
-holding the 99th percentile and the highest bucket reached) and the server's CPU time per
-message (from /proc). `clients` 0 measures the CPU without any Socket.IO client.
+against one server, in rounds that run each case in turn (so that the server's warm-up and the
+machine's drift do not fall on the first case: 0 clients against 1 client compares alike); the
+summary gives min/median/max over the runs of p50/p99 latency, the server's event-loop lag
+(its `sensorhub_event_loop_lag_seconds` histogram: the bucket bound holding the 99th
+percentile and the highest bucket reached) and the server's CPU time per message (from /proc). `clients` 0 measures the CPU without any Socket.IO client.
 
     python -m bench.latency                          # the cases of docs/benchmarks.md, 3 runs
     python -m bench.latency --rates 100 --clients 1 --modes single --qos 1 --runs 1
@@ -80,7 +81,8 @@ def run(
     broker_url: str = DEFAULT_BROKER_URL,
     output: Path | None = RESULTS,
 ) -> dict[str, Any]:
-    """Measure every case `runs` times against one sensorhub; write and return the results."""
+    """Measure every case `runs` times against one sensorhub (rounds of every case in turn);
+    write and return the results."""
     report = asyncio.run(
         _run_cases(cases, runs, duration, warmup, database_url, broker_url, output is not None)
     )
@@ -122,7 +124,7 @@ async def _run_cases(
         _sensorhub(db_url, broker_url, module) as (base_url, server),
         _publisher(broker_url, f"{module}-pub") as mqtt,
     ):
-        for (rate, clients, mode, qos), _ in itertools.product(cases, range(runs)):
+        for _, (rate, clients, mode, qos) in itertools.product(range(runs), cases):
             result = await _measure(
                 base_url, server, mqtt, module, rate, clients, duration, warmup, qos, mode
             )

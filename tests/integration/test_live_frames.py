@@ -141,8 +141,10 @@ async def test_events_keep_their_order_whether_written_at_once_or_queued(
                         events.append(("config-update", round_))
                     expected += events
                     raw_expected += events
-                    # before a NOOP round every earlier drain is done (the send tick is 1 ms)
-                    await asyncio.sleep(0.002 if round_ % 2 or round_ % 3 == 2 else 0)
+                    # before a NOOP round every earlier drain is done: its timer is due within
+                    # the send tick (at most BUSY_TICK), before this sleep's
+                    pause = fanout.BUSY_TICK + 0.001
+                    await asyncio.sleep(pause if round_ % 2 or round_ % 3 == 2 else 0)
                 raw_got = [decode(await asyncio.wait_for(raw.recv(), 10)) for _ in raw_expected]
             assert raw_got == raw_expected
             assert await own.take(len(expected)) == expected

@@ -139,6 +139,7 @@ async def test_stalled_client_does_not_stall_ingestion(
     plugin = app.runtime.socketio
     assert plugin is not None
     plugin.manager.max_backlog = 1000
+    plugin.manager.stall_grace = 0.5  # the loop below may publish its 20,000 within 2 s
 
     def dropped() -> float:
         value = app.runtime.metrics.registry.get_sample_value(

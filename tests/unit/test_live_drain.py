@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -12,7 +14,14 @@ from hypothesis import strategies as st
 from sensorhub.config import Settings
 from sensorhub.ingest.messages import Accepted, MessageKind
 from sensorhub.live.access import ClientOptions
-from sensorhub.live.events import iso_utc, reading_time
+from sensorhub.live.events import (
+    MQTT_MESSAGE,
+    iso_utc,
+    reading_message,
+    reading_packet,
+    reading_time,
+)
+from sensorhub.live.fanout import BoundedFanout
 from sensorhub.metrics import Metrics
 from sensorhub.plugins import socketio as plugin_module
 from sensorhub.plugins.socketio import SocketIOPlugin
@@ -104,6 +113,39 @@ async def test_fast_path_readings_leave_as_their_accepted_would_in_arrival_order
         await plugin.stop()
 
 
+async def test_fast_path_readings_leave_byte_for_byte_as_their_accepted_would() -> None:
+    """For `mqtt-message` clients a reading's frame is built from its tuple, for batched clients
+    its dict at the batch tick: the same bytes, in the same order, as from its `Accepted`."""
+    plugin, single = await started(ClientOptions(events=frozenset({"mqtt-message"})))
+    batched = FakeSocket("b")
+    plugin.manager.server.eio.sockets["e-b"] = batched
+    plugin.manager.register("b", "e-b", ClientOptions(batch=True))
+    seconds = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    try:
+        plugin.publish_message(reading(1.0))
+        plugin.publish_readings([("tick-1/co2", "tick-1", 1.0, seconds)])
+        plugin.publish_message(reading(2.0))
+        plugin.publish_readings([("tick-1/co2", "tick-1", 2.0, seconds)])
+        plugin._drain()
+        plugin.manager._flush_batches()
+        texts = [t for p in _packets(single) for t in p.message.texts()]
+        assert len(texts) == 4 and texts[0] == texts[1] and texts[2] == texts[3]
+        [batch] = [t for p in _packets(batched) for t in p.message.texts()]
+        events = json.loads(batch[2:])[1]
+        assert events[0] == events[1] and events[2] == events[3]
+        assert repr(events[0]) == repr(events[1])  # repr: 1 and 1.0 differ
+    finally:
+        await plugin.stop()
+
+
+def _packets(socket: FakeSocket) -> list[Any]:
+    out = []
+    while not socket.queue.empty():
+        out.append(socket.queue.get_nowait())
+        socket.queue._taken = 0
+    return out
+
+
 async def test_fast_path_readings_beyond_the_queue_are_dropped_and_counted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -136,3 +178,25 @@ def test_a_reading_time_is_the_text_of_its_datetime(seconds: float) -> None:
     expected = iso_utc(datetime.fromtimestamp(seconds, UTC))
     assert reading_time(seconds) == expected
     assert reading_time(seconds) == expected  # from the cache
+
+
+@given(
+    st.text(min_size=1),
+    st.text(min_size=1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.one_of(
+        st.integers(0, 2**32 * 10**6 - 1).map(lambda micros: micros / 1e6),
+        st.floats(-(2.0**32), 2.0**32, exclude_max=True),
+    ),
+)
+def test_a_readings_packet_is_the_encoded_mqtt_message_of_its_dict(
+    topic: str, module_id: str, value: float, seconds: float
+) -> None:
+    """The fan-out's frame of a fast-path reading, built from the tuple, is byte for byte the
+    engine.io packet of its `mqtt-message` dict as `BoundedFanout.encode` makes it (also when
+    the topic's cached start belongs to another module id)."""
+    for module in (module_id, module_id + "x", module_id):
+        reading = (topic, module, value, seconds)
+        encoded = BoundedFanout.encode(None, MQTT_MESSAGE, reading_message(reading))  # type: ignore[arg-type]
+        assert reading_packet(reading) == b"4" + encoded
+        assert reading_packet(reading) == b"4" + encoded  # from the caches

@@ -29,9 +29,17 @@ DEFAULT_EVENTS: Final = frozenset({MQTT_DATA})
 _SEED_SILENT: Final = frozenset({MessageKind.LOG.value})
 """Kinds the Node backend never emits as `mqtt:data` (it logs device logs instead)."""
 _MEASUREMENT: Final = MessageKind.MEASUREMENT
+LiveMessage = dict[str, Any] | LiveReading
+"""What the fan-out delivers: an `mqtt-message` dict, or a fast-path reading (`reading_message`)."""
 MAX_SECONDS_CACHED: Final = 4096
 _SECOND_TEXT: dict[float, str] = {}
 """Whole epoch seconds → their ISO 8601 text without `Z` (`reading_time`)."""
+MAX_HEADS_CACHED: Final = 65_536
+_HEADS: dict[str, tuple[str, bytes]] = {}
+"""Topic → (module id, the start of its readings' `mqtt-message` packet) (`reading_packet`)."""
+_SECOND_BYTES: dict[float, bytes] = {}
+"""Whole epoch seconds → their ISO 8601 text without `Z`, UTF-8 (`reading_packet`)."""
+_METADATA_TIME: Final = b',"metadata":null,"time":"'
 
 
 def live_message(body: Accepted | LiveReading) -> dict[str, Any]:
@@ -74,6 +82,43 @@ def reading_message(reading: LiveReading) -> dict[str, Any]:
         "metadata": None,
         "time": reading_time(seconds),
     }
+
+
+def reading_packet(reading: LiveReading) -> bytes:
+    """The engine.io MESSAGE packet carrying the Socket.IO `mqtt-message` EVENT of a fast-path
+    reading, as UTF-8: `42["mqtt-message",{…}]`, byte for byte `b"4" + BoundedFanout.encode(
+    MQTT_MESSAGE, reading_message(reading))` (orjson, compact; tests/unit/test_live_events.py).
+
+    Built without the dict: the part up to the value is cached per topic (its module id checked),
+    the value is orjson's text of the float, the time `reading_time`'s text made as bytes.
+    """
+    topic, module_id, value, seconds = reading
+    head = _HEADS.get(topic)
+    if head is None or head[0] != module_id:
+        if len(_HEADS) >= MAX_HEADS_CACHED:
+            _HEADS.clear()
+        head = _HEADS[topic] = (
+            module_id,
+            b'42["mqtt-message",{"topic":'
+            + orjson.dumps(topic)
+            + b',"moduleId":'
+            + orjson.dumps(module_id)
+            + b',"kind":'
+            + orjson.dumps(_MEASUREMENT)
+            + b',"value":',
+        )
+    fraction, whole = math.modf(seconds)
+    micro = round(fraction * 1e6)
+    if not 0 < micro < 1_000_000 or whole < 0:
+        stamp = reading_time(seconds).encode() + b'"}]'
+    else:
+        text = _SECOND_BYTES.get(whole)
+        if text is None:
+            if len(_SECOND_BYTES) >= MAX_SECONDS_CACHED:
+                _SECOND_BYTES.clear()
+            text = _SECOND_BYTES[whole] = reading_time(whole).encode()[:-1]
+        stamp = b'%b.%06dZ"}]' % (text, micro)
+    return head[1] + orjson.dumps(value) + _METADATA_TIME + stamp
 
 
 def reading_time(seconds: float) -> str:

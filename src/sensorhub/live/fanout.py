@@ -49,8 +49,18 @@ import socketio
 from socketio import packet as sio_packet
 
 from sensorhub.live.access import ClientOptions
+from sensorhub.live.coalesce import text_frame
 from sensorhub.live.engine import LivePacket, SendQueue, event_frame, write_now
-from sensorhub.live.events import CONFIG_UPDATE, MQTT_BATCH, MQTT_DATA, MQTT_MESSAGE, mqtt_data
+from sensorhub.live.events import (
+    CONFIG_UPDATE,
+    MQTT_BATCH,
+    MQTT_DATA,
+    MQTT_MESSAGE,
+    LiveMessage,
+    mqtt_data,
+    reading_message,
+    reading_packet,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +81,15 @@ SEND_TICK: Final = 0.001
 """Seconds between two drains of the live events while per-message clients are connected: the
 first event after a quiet tick leaves at once, later ones wait for the tick's end, so evenly paced
 traffic (one message per loop iteration) still wakes each client's writer and writes its socket
-once per tick rather than once per message. At most this much latency is added."""
+once per tick rather than once per message. At most this much latency is added, or `BUSY_TICK`."""
+BUSY_RATE: Final = 3_000
+"""Events per second (drained over the time since the previous drain) from which the next send
+tick is `BUSY_TICK`: at 5,000 evenly paced msg/s a 1 ms tick writes each socket 1,000 times a
+second for 5 events each, and a write (on loopback the sender does the receiver's TCP work too)
+costs 20-30 µs of system time, more than the events' own Python."""
+BUSY_TICK: Final = 0.004
+"""The send tick while events arrive at `BUSY_RATE` or more: about 20 events per write at 5,000
+msg/s; below that rate (100 msg/s, 1,000 msg/s) the tick stays `SEND_TICK`."""
 NAMESPACE: Final = "/"
 EVENT_PREFIX: Final = str(sio_packet.EVENT).encode()
 
@@ -99,7 +117,7 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
         self._routes: dict[str, Route] = {}
         self._batch_groups: list[tuple[frozenset[str] | None, tuple[Any, ...]]] | None = None
         self._per_message: bool | None = None
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[LiveMessage] = []
         self._tick: asyncio.TimerHandle | None = None
 
     # --- who wants what ---------------------------------------------------------------------
@@ -187,26 +205,34 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
                 event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to
             )
 
-    def deliver(self, messages: list[dict[str, Any]], flush_batches: bool = False) -> None:
-        """Fan out `mqtt-message` dicts to this instance's clients; never awaits a client.
+    def deliver(self, messages: list[LiveMessage], flush_batches: bool = False) -> None:
+        """Fan out `mqtt-message` dicts, or the fast path's `LiveReading` tuples whose dict
+        `reading_message` gives, to this instance's clients; never awaits a client.
 
-        Batched clients get them at the end of the current tick (`batch_interval` after the
-        first event after a quiet period), or at once with `flush_batches` (the caller's own
-        timer was that tick).
+        A reading's `mqtt-message` frame is built from the tuple (`reading_packet`), its dict
+        only when an `mqtt:data` or batched client needs it. Batched clients get them at the end
+        of the current tick (`batch_interval` after the first event after a quiet period), or at
+        once with `flush_batches` (the caller's own timer was that tick).
         """
         routes, encode = self._routes, self.encode
         audiences: list[tuple[Any, ...]] = []
         frames: list[bytes] = []
         for message in messages:
-            route = routes.get(message["moduleId"]) or self._route(message["moduleId"])
+            module_id = message[1] if isinstance(message, tuple) else message["moduleId"]
+            route = routes.get(module_id) or self._route(module_id)
             if route.data:
+                if isinstance(message, tuple):
+                    message = reading_message(message)
                 payload = mqtt_data(message)
                 if payload is not None:
                     audiences.append(route.data)
                     frames.append(event_frame(encode(MQTT_DATA, payload)))
             if route.message:
                 audiences.append(route.message)
-                frames.append(event_frame(encode(MQTT_MESSAGE, message)))
+                if isinstance(message, tuple):
+                    frames.append(text_frame(reading_packet(message)))
+                else:
+                    frames.append(event_frame(encode(MQTT_MESSAGE, message)))
         if frames:
             self._send_frames(audiences, frames)
         if messages and self._groups():
@@ -221,7 +247,8 @@ class BoundedFanout(socketio.AsyncManager):  # type: ignore[misc]
 
     def _flush_batches(self) -> None:
         """One `mqtt:batch` frame per batched client: encoded once per subscription set."""
-        pending, self._pending, self._tick = self._pending, [], None
+        pending = [reading_message(m) if isinstance(m, tuple) else m for m in self._pending]
+        self._pending, self._tick = [], None
         for modules, sockets in self._groups():
             events = pending
             if modules is not None:
