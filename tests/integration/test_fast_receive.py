@@ -1,5 +1,6 @@
-"""The adapter's own PUBLISH parsing (plugins/gmqtt_adapter.py, private use 4) against a real broker:
-every delivery arrives once, byte for byte, with its flags, whether the adapter or gmqtt parsed it."""
+"""The adapter's own socket reads and PUBLISH parsing (plugins/gmqtt_adapter.py, private use 4)
+against a real broker: every delivery arrives once, byte for byte, with its flags, whether the
+adapter or gmqtt parsed it, and reads are split by the adapter again after a reconnect."""
 
 from __future__ import annotations
 
@@ -112,4 +113,31 @@ async def test_every_form_of_publish_arrives_once_with_its_flags(
             assert plugin.acks.held == 0
     finally:
         publisher.publish(f"{prefix}/kept/state", b"", qos=1, retain=True)
+        await publisher.disconnect()
+
+
+async def test_reads_are_split_here_again_after_a_reconnect(broker_url: str, version: int) -> None:
+    prefix = f"fast-{uuid.uuid4().hex[:8]}"
+    publisher, window = await connected_publisher(broker_url, version)
+    collector = Collector()
+    try:
+        async with receiving(broker_url, prefix, version, collector) as plugin:
+            old = plugin._client._connection
+            old._transport.abort()  # the socket drops: gmqtt reconnects on a new connection
+            await wait_until(
+                lambda: plugin.connected and plugin._client._connection is not old,
+                timeout=30,
+                what="reconnected",
+            )
+            before = plugin.acks.parsed_here
+            for n in range(200):
+                await window.wait_room(PUBLISH_WINDOW)
+                publisher.publish(f"{prefix}/m{n % 7}/t", str(n).encode(), qos=1)
+            await wait_until(lambda: len(collector.deliveries) >= 200, what="every delivery")
+            assert [d.payload for d in collector.deliveries] == [
+                str(n).encode() for n in range(200)
+            ]
+            assert plugin.acks.parsed_here - before == 200, "the new connection is read here too"
+            await asyncio.wait_for(plugin.acks.wait_acknowledged(), 10)
+    finally:
         await publisher.disconnect()

@@ -8,7 +8,7 @@ from typing import Any
 
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
-from sensorhub.ingest.delivery import Delivery
+from sensorhub.ingest.delivery import Delivery, Publish
 from sensorhub.plugins.gmqtt_adapter import InflightWindow, LateAcks
 
 
@@ -36,7 +36,12 @@ class Connection:
     def __init__(self, version: int = MQTTv50) -> None:
         self._protocol = Protocol(version)
         self._transport = Transport()
+        self._handler = type("Handler", (), {"current_connection": self})()
         self.closing = False
+        self.packages: list[Any] = []
+
+    def put_package(self, package: Any) -> None:
+        self.packages.append(package)
 
     def is_closing(self) -> bool:
         return self.closing
@@ -49,6 +54,9 @@ class Client:
         self._package_handler = type("Handler", (), {})()
         self._connection = Connection()
         self.on_message: Any = None
+
+    async def _create_connection(self) -> Connection:
+        return self._connection
 
 
 def acked_ids(data: bytes, version: int = MQTTv50) -> list[int]:
@@ -140,3 +148,47 @@ async def test_a_publisher_waits_for_room_in_the_window() -> None:
     window.remove_message_by_mid(1)
     await asyncio.wait_for(waiter, 1)
     assert window.inflight == 1
+
+
+def publish_packet(mid: int, topic: bytes = b"m/temperature", payload: bytes = b"21.5") -> bytes:
+    """A QoS 1 PUBLISH as MQTT 5 sends it (property length 0)."""
+    body = len(topic).to_bytes(2, "big") + topic + mid.to_bytes(2, "big") + b"\x00" + payload
+    return bytes([0x32, len(body)]) + body
+
+
+class Reads:
+    """`accept_many` for the socket reads that `LateAcks` splits itself."""
+
+    def __init__(self) -> None:
+        self.batch = asyncio.get_running_loop().create_future()
+        self.reads: list[list[Publish]] = []
+
+    def accept_many(self, publishes: list[Publish]) -> list[tuple[Any, list[int]]]:
+        self.reads.append(list(publishes))
+        return [(self.batch, [p[3] for p in publishes if p[3] is not None])]
+
+
+async def test_a_read_is_split_as_it_arrives_and_a_partial_packet_waits() -> None:
+    reads = Reads()
+    client = Client()
+    LateAcks(client, lambda d: None, max_unacknowledged=100, accept_many=reads.accept_many)
+    connection = await client._create_connection()
+    first, second = publish_packet(1), publish_packet(2, payload=b"22")
+    connection._protocol.data_received(first + second[:5])
+    connection._protocol.data_received(second[5:] + b"\xd0\x00")  # and a PINGRESP
+    assert [[(p[1], p[3]) for p in read] for read in reads.reads] == [[(b"21.5", 1)], [(b"22", 2)]]
+    assert [(p.cmd, p.data) for p in connection.packages] == [(0xD0, b"")]
+
+
+async def test_a_read_that_reaches_the_bound_stops_reading_until_the_batch_is_durable() -> None:
+    reads = Reads()
+    client = Client()
+    acks = LateAcks(client, lambda d: None, max_unacknowledged=2, accept_many=reads.accept_many)
+    connection = await client._create_connection()
+    connection._protocol.data_received(publish_packet(1) + publish_packet(2))
+    assert not connection._transport.reading and acks.held == 2
+    assert connection._protocol.writes == [], "nothing acknowledged before it is durable"
+    reads.batch.set_result(None)
+    await acks.wait_acknowledged()
+    assert connection._transport.reading and acks.held == 0
+    assert [acked_ids(w) for w in connection._protocol.writes] == [[1, 2]]

@@ -25,27 +25,32 @@ redelivery loses the DUP flag, or if reading does not stop at the bound):
    that connection, through `connection._protocol.write_data` (one write per durable batch).
 3. `connection._transport.pause_reading()` / `resume_reading()` stop reading the socket while
    `max_unacknowledged` deliveries wait for their batch. Mosquitto 2.0 stops honouring the
-   client's Receive Maximum after the first PUBACK, so this, not the broker, bounds memory.
-   gmqtt reads through an asyncio StreamReader that resumes the transport on its own when its
-   buffer drains, so the transport's `resume_reading` is wrapped to ignore that while the bound
-   is held. The bound is exceeded by at most what was already read: the StreamReader's buffer
-   (up to 128 KiB) plus one socket read (up to 256 KiB) of packets. A socket that is not read
-   does not notice that the broker went away, so while paused the adapter writes a PINGREQ every
-   `PROBE_INTERVAL` seconds (`connection._protocol.send_ping_request()`): the write to a closed
-   peer fails and gmqtt reconnects as usual.
+   client's Receive Maximum after the first PUBACK, so this, not the broker, bounds memory. The
+   bound is exceeded by at most one socket read (up to 256 KiB) of packets. A socket that is not
+   read does not notice that the broker went away, so while paused the adapter writes a PINGREQ
+   every `PROBE_INTERVAL` seconds (`connection._protocol.send_ping_request()`): the write to a
+   closed peer fails and gmqtt reconnects as usual.
 
-4. `connection._protocol._read_packet(data) -> int` (gmqtt 0.8: split the read buffer into
-   packets, return the bytes consumed, -1 when malformed) is replaced per connection, after the
-   first delivery on it, by `_read_packets`: a PUBLISH at QoS 0 or 1 without MQTT 5 properties
-   (what Mosquitto sends sensorhub) becomes a `Publish` tuple right there, and the read's tuples
-   go to `accept_many` together (the pipeline's fast path stores plain readings without a
-   per-message object); every other packet goes to `connection.put_package`, as gmqtt's loop
-   does, after the tuples collected before it (gmqtt delivers at once: the order is kept).
+4. `client._create_connection` (gmqtt 0.8: `await`ed by `connect` and `reconnect`, returns the
+   new `MQTTConnection` before CONNECT is sent, so before the broker sends anything) is wrapped
+   to replace the new connection's `connection._protocol.data_received` (gmqtt 0.8: an asyncio
+   `StreamReaderProtocol` feeding a StreamReader that gmqtt's `_read_loop` task drains into
+   `_read_packet`) with `_Reads.data_received`: each socket read is split right there by
+   `plugins/mqtt_packets.py::split_packets`, with what was left of the last read. A PUBLISH at
+   QoS 0 or 1 without MQTT 5 properties (what Mosquitto sends sensorhub) becomes a `Publish`
+   tuple, and the read's tuples go to `accept_many` together (the pipeline's fast path stores
+   plain readings without a per-message object); every other packet goes to
+   `connection.put_package`, as gmqtt's loop does, after the tuples collected before it (gmqtt
+   delivers at once: the order is kept); a superseded connection's reads are dropped (as
+   `put_package` does); a malformed stream closes the transport (gmqtt reconnects). gmqtt's read
+   loop is left waiting on its empty StreamReader until the connection is lost (`feed_eof`).
    gmqtt's per-packet path (a `Package`, the handler's dispatch, `struct` formats built per
    message, a properties dict, a debug log call) cost about 10 µs per message at 5,000 msg/s,
-   as much as the pipeline.
+   as much as the pipeline; the StreamReader hand-off (feed it, wake the read-loop task, one
+   more loop turn per read) about a fifth of sensorhub's CPU when live reads carry few packets.
    `tests/integration/test_fast_receive.py` guards it against the real broker (every form of
-   PUBLISH arrives once, byte for byte, with its flags, and most were parsed here).
+   PUBLISH arrives once, byte for byte, with its flags, and most were parsed here, also after a
+   reconnect).
 
 Public gmqtt API used: `on_message` (QoS 0 deliveries, `properties["dup"]` / `["retain"]`),
 and the `persistent_storage`
@@ -57,7 +62,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -66,6 +70,7 @@ from gmqtt.mqtt.package import Package
 from gmqtt.storage import PersistentStorage
 
 from sensorhub.ingest.delivery import Accept, AcceptMany, Delivery, Publish, accept_each
+from sensorhub.plugins.mqtt_packets import split_packets
 from sensorhub.plugins.pubacks import pubacks
 from sensorhub.plugins.quickack import quick_ack
 
@@ -74,7 +79,6 @@ logger = logging.getLogger(__name__)
 PROBE_INTERVAL = 1.0
 """Seconds between PINGREQs while reading is paused (to notice a broker that went away)."""
 PUBLISH = 0x30
-ReadPackets = Callable[[bytes], int]
 
 
 class LateAcks:
@@ -100,13 +104,21 @@ class LateAcks:
         self._paused: Any = None
         self._idle = asyncio.Event()
         self._idle.set()
-        self._reading: Any = None
+        self._loop = asyncio.get_running_loop()
         self.max_held = 0
         """The most deliveries held unacknowledged at once (for tests and metrics)."""
         self.parsed_here = 0
         """PUBLISH packets parsed by `_read_packets` rather than by gmqtt (for tests)."""
         client._package_handler._handle_qos_1_publish_packet = self._on_qos1_publish
         client.on_message = self._on_message
+        create_connection = client._create_connection
+
+        async def read_directly(*args: Any, **kwargs: Any) -> Any:
+            connection = await create_connection(*args, **kwargs)
+            connection._protocol.data_received = _Reads(self, connection).data_received
+            return connection
+
+        client._create_connection = read_directly
 
     @property
     def held(self) -> int:
@@ -129,7 +141,6 @@ class LateAcks:
             bool(properties.get("dup")),
             None,
         )
-        self._read_here(self._client._connection)
         self._call_accept(delivery)
         return 0
 
@@ -145,7 +156,6 @@ class LateAcks:
             bool(properties.get("dup")),
             mid,
         )
-        self._read_here(connection)
         self._hold(connection, delivery)
 
     def _hold(self, connection: Any, delivery: Delivery) -> None:
@@ -176,62 +186,24 @@ class LateAcks:
         if self._held >= self._bound and self._paused is None and not connection.is_closing():
             self._pause(connection)
 
-    def _read_here(self, connection: Any) -> None:
-        """From the next socket read on, split `connection`'s packets in `_read_packets`."""
-        if connection is self._reading or connection is None:
-            return
-        protocol: Any = getattr(connection, "_protocol", None)
-        gmqtt_read = getattr(protocol, "_read_packet", None)
-        if gmqtt_read is None:
-            return
-        self._reading = connection
-        protocol._read_packet = partial(self._read_packets, connection, gmqtt_read)
-
-    def _read_packets(self, connection: Any, gmqtt_read: ReadPackets, data: bytes) -> int:
-        """gmqtt's `_read_packet` (same contract) with PUBLISH at QoS 0 and 1 parsed here."""
-        if connection._handler.current_connection is not connection:
-            return gmqtt_read(data)  # a superseded connection: gmqtt drops what it reads
+    def _read_packets(self, connection: Any, data: bytes) -> int:
+        """Split one socket read (and what was left of the last): its PUBLISH packets at QoS 0 or
+        1 go to `accept_many` together, every other packet to gmqtt (`connection.put_package`,
+        as its read loop does) after the PUBLISH packets before it; the bytes consumed, or -1."""
         mqtt5 = connection._protocol.proto_ver >= MQTTv50
         publishes: list[Publish] = []
+
+        def other(command: int, start: int, end: int) -> None:
+            if publishes:  # gmqtt delivers at once: those before it go first
+                self._settle(connection, publishes)
+                publishes.clear()
+            connection.put_package(Package(command, data[start:end]))
+
         try:
-            done = self._split(connection, data, mqtt5, publishes)
+            return split_packets(data, mqtt5, publishes, other)
         finally:
             if publishes:
                 self._settle(connection, publishes)
-        if done > 0:
-            connection._last_data_in = time.monotonic()
-        return done
-
-    def _split(self, connection: Any, data: bytes, mqtt5: bool, publishes: list[Publish]) -> int:
-        """Collect the PUBLISH packets in `data`, hand the others to gmqtt; the bytes consumed,
-        or -1 when malformed."""
-        size, done = len(data), 0
-        while size - done >= 2:
-            length, shift, start = 0, 0, done + 1
-            while True:
-                if start >= size:
-                    return done
-                byte = data[start]
-                start += 1
-                length |= (byte & 0x7F) << shift
-                if byte < 0x80:
-                    break
-                shift += 7
-                if shift > 21:
-                    return -1
-            end = start + length
-            if end > size:
-                break
-            command = data[done]
-            if command & 0xF0 != PUBLISH or not self._publish(
-                command, data, start, end, mqtt5, publishes
-            ):
-                if publishes:  # gmqtt delivers at once: those before it go first
-                    self._settle(connection, publishes)
-                    publishes.clear()
-                connection.put_package(Package(command, data[start:end]))
-            done = end
-        return done
 
     def _settle(self, connection: Any, publishes: list[Publish]) -> None:
         """After a socket read: accept its PUBLISH packets, hold their PUBACKs by batch, write
@@ -240,6 +212,7 @@ class LateAcks:
         Should `accept_many` fail, none of the read's packets is acknowledged: some may sit in a
         batch that is not durable yet, and the broker delivers them all again after a reconnect.
         """
+        self.parsed_here += len(publishes)
         try:
             groups = self._accept_many(publishes)
         except Exception:
@@ -254,57 +227,17 @@ class LateAcks:
         if due:
             self._write(connection, due)
 
-    def _publish(
-        self,
-        command: int,
-        data: bytes,
-        start: int,
-        end: int,
-        mqtt5: bool,
-        publishes: list[Publish],
-    ) -> bool:
-        """Collect the PUBLISH in `data[start:end]`; False leaves it to gmqtt (QoS 2, MQTT 5
-        properties, an empty or non-UTF-8 topic, a malformed packet)."""
-        qos = (command >> 1) & 3
-        if qos > 1 or end - start < 2:
-            return False
-        topic_end = start + 2 + (data[start] << 8 | data[start + 1])
-        body = topic_end + 2 * qos + mqtt5
-        if body > end or topic_end == start + 2 or (mqtt5 and data[body - 1]):
-            return False
-        try:
-            topic = data[start + 2 : topic_end].decode()
-        except UnicodeDecodeError:
-            return False
-        mid = data[topic_end] << 8 | data[topic_end + 1] if qos else None
-        publishes.append((topic, data[body:end], command & 0x0F, mid))
-        self.parsed_here += 1
-        return True
-
     def _pause(self, connection: Any) -> None:
-        """Stop reading `connection`'s socket until `_release` brings `held` below the bound.
-
-        gmqtt reads through an asyncio StreamReader, which resumes the transport by itself once
-        its own buffer drains; while we hold the bound that resume is ignored.
-        """
+        """Stop reading `connection`'s socket until `_release` brings `held` below the bound."""
         self._paused = connection
-        transport = connection._transport
-        if "resume_reading" not in vars(transport):
-            resume = type(transport).resume_reading
-
-            def resume_unless_held() -> None:
-                if self._paused is not connection:
-                    resume(transport)
-
-            transport.resume_reading = resume_unless_held
-        transport.pause_reading()
-        asyncio.get_running_loop().call_later(PROBE_INTERVAL, self._probe, connection)
+        connection._transport.pause_reading()
+        self._loop.call_later(PROBE_INTERVAL, self._probe, connection)
 
     def _probe(self, connection: Any) -> None:
         if self._paused is not connection or connection.is_closing():
             return
         connection._protocol.send_ping_request()
-        asyncio.get_running_loop().call_later(PROBE_INTERVAL, self._probe, connection)
+        self._loop.call_later(PROBE_INTERVAL, self._probe, connection)
 
     def _call_accept(self, delivery: Delivery) -> asyncio.Future[None] | None:
         try:
@@ -325,7 +258,7 @@ class LateAcks:
             if self._paused is connection and self._held < self._bound:
                 self._paused = None
                 if not connection.is_closing():
-                    type(connection._transport).resume_reading(connection._transport)
+                    connection._transport.resume_reading()
         if durable.cancelled() or durable.exception() is not None:
             return  # not durable: no acknowledgement, the broker will deliver again
         self._write(connection, mids)
@@ -340,6 +273,35 @@ class LateAcks:
         protocol = connection._protocol
         protocol.write_data(pubacks(mids, protocol.proto_ver >= MQTTv50))
         quick_ack(connection._transport)  # see quickack.py: the broker's next PUBLISH, not 40 ms on
+
+
+class _Reads:
+    """One connection's socket reads, handed to `LateAcks._read_packets` as they arrive
+    (private use 4) instead of through gmqtt's StreamReader and read-loop task."""
+
+    __slots__ = ("_acks", "_connection", "_rest")
+
+    def __init__(self, acks: LateAcks, connection: Any) -> None:
+        self._acks = acks
+        self._connection = connection
+        self._rest = b""
+
+    def data_received(self, data: bytes) -> None:
+        """The transport's read; the protocol's `data_received` (asyncio Protocol contract)."""
+        connection = self._connection
+        if connection._handler.current_connection is not connection:
+            self._rest = b""
+            return  # a superseded connection: gmqtt drops what it reads
+        if self._rest:
+            data = self._rest + data
+        done = self._acks._read_packets(connection, data)
+        if done < 0:
+            logger.warning("malformed MQTT packet from the broker: closing the connection")
+            connection._transport.close()  # gmqtt reconnects; unacknowledged ones come again
+            return
+        self._rest = data[done:] if done < len(data) else b""
+        if done:
+            connection._last_data_in = time.monotonic()
 
 
 def _log_error(publish: Publish) -> None:
