@@ -153,6 +153,7 @@ class Runtime:
             on_timeout=self.metrics.ingest_write_timeouts.inc,
             client_id=settings.mqtt_client_id,
         )
+        stack.push_async_callback(repository.close)  # after the buffer's last write
         buffer = IngestBuffer(
             repository.write,
             spool,
