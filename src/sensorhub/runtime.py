@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 from sensorhub.broker_url import redact_broker_url
 from sensorhub.config import Settings
+from sensorhub.db.batch_writer import BatchRepository
 from sensorhub.db.migrate import migrate
 from sensorhub.db.retention import storage_jobs
 from sensorhub.db.urls import redact_database_url
-from sensorhub.db.writes import BatchRepository
 from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.interpret import InterpretRules
 from sensorhub.ingest.pipeline import IngestPipeline

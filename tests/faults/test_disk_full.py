@@ -30,8 +30,8 @@ import asyncpg
 import pytest
 
 from sensorhub.config import Settings
+from sensorhub.db.batch_writer import BatchRepository
 from sensorhub.db.migrate import migrate
-from sensorhub.db.writes import BatchRepository
 from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.interpret import interpret
 from sensorhub.ingest.messages import Accepted
