@@ -56,6 +56,15 @@ async def drop_seconds_codec(connection: asyncpg.Connection) -> None:
     await connection.reset_type_codec("timestamptz", schema="pg_catalog")
 
 
+def _broken(connection: asyncpg.Connection) -> bool:
+    """The connection is closed; asyncpg detaches a pooled connection's proxy once the
+    connection is lost (its methods then raise InterfaceError)."""
+    try:
+        return bool(connection.is_closed())
+    except asyncpg.InterfaceError:
+        return True
+
+
 class BatchRepository:
     """Writes batches through a pool, failing fast when the database is unreachable or stalls.
 
@@ -91,36 +100,53 @@ class BatchRepository:
         self._prune_every = prune_every
         self._next_prune = 0.0
         self._connection: asyncpg.Connection | None = None
+        self._writing = False
 
     async def write(self, batch: Batch) -> None:
-        connection = await self._writer()
+        """Write `batch` (`write_batch`) under the deadline. The buffer's flusher and its spool
+        replayer may write at once: the kept connection serves one write at a time, a second
+        one takes a pooled connection for itself (and stages its rows)."""
+        if self._writing:
+            async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
+                await self._write_on(connection, batch, seconds_codec=False)
+            return
+        self._writing = True
         try:
-            await with_deadline(
+            connection = await self._writer()
+            try:
+                await self._write_on(connection, batch, seconds_codec=True)
+            except BaseException:
+                await self.close()  # the pool resets it, or replaces it if it broke
+                raise
+            if time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + self._prune_every
+                await self._prune_receipts(connection)
+        finally:
+            self._writing = False
+
+    async def _write_on(
+        self, connection: asyncpg.Connection, batch: Batch, *, seconds_codec: bool
+    ) -> None:
+        await with_deadline(
+            connection,
+            write_batch(
                 connection,
-                write_batch(
-                    connection,
-                    batch,
-                    track_rollup=self._track_rollup,
-                    backfill_only=self._backfill_only,
-                    client_id=self._client_id,
-                    seconds_codec=True,
-                ),
-                timeout=self._write_timeout,
-                pool=self._pool,
-                on_timeout=self._on_timeout,
-            )
-        except BaseException:
-            await self.close()  # the pool resets it, or replaces it if it broke
-            raise
-        if time.monotonic() >= self._next_prune:
-            self._next_prune = time.monotonic() + self._prune_every
-            await self._prune_receipts(connection)
+                batch,
+                track_rollup=self._track_rollup,
+                backfill_only=self._backfill_only,
+                client_id=self._client_id,
+                seconds_codec=seconds_codec,
+            ),
+            timeout=self._write_timeout,
+            pool=self._pool,
+            on_timeout=self._on_timeout,
+        )
 
     async def _writer(self) -> asyncpg.Connection:
         """The connection batches are written on, kept from one batch to the next: giving it
         back to the pool after each batch cost a round trip (the pool's reset query) before
         the batch's acknowledgements could go out."""
-        if self._connection is not None and self._connection.is_closed():
+        if self._connection is not None and _broken(self._connection):
             await self.close()
         if self._connection is None:
             connection = await self._pool.acquire(timeout=self._acquire_timeout)
@@ -138,7 +164,7 @@ class BatchRepository:
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(Exception):
-                if not connection.is_closed():
+                if not _broken(connection):
                     await drop_seconds_codec(connection)
             with contextlib.suppress(Exception):
                 await self._pool.release(connection, timeout=self._write_timeout)
