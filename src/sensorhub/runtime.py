@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 from sensorhub.broker_url import redact_broker_url
 from sensorhub.config import Settings
+from sensorhub.db.batch_writer import BatchRepository
 from sensorhub.db.migrate import migrate
 from sensorhub.db.retention import storage_jobs
 from sensorhub.db.urls import redact_database_url
-from sensorhub.db.writes import BatchRepository
 from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.interpret import InterpretRules
 from sensorhub.ingest.pipeline import IngestPipeline
@@ -153,6 +153,7 @@ class Runtime:
             on_timeout=self.metrics.ingest_write_timeouts.inc,
             client_id=settings.mqtt_client_id,
         )
+        stack.push_async_callback(repository.close)  # after the buffer's last write
         buffer = IngestBuffer(
             repository.write,
             spool,

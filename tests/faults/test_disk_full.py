@@ -30,8 +30,8 @@ import asyncpg
 import pytest
 
 from sensorhub.config import Settings
+from sensorhub.db.batch_writer import BatchRepository
 from sensorhub.db.migrate import migrate
-from sensorhub.db.writes import BatchRepository
 from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.interpret import interpret
 from sensorhub.ingest.messages import Accepted
@@ -180,8 +180,9 @@ async def test_acknowledgements_stop_while_both_disks_are_full_and_resume_by_the
         small_filesystem(root / "spool", SPOOL_FS_BYTES) as spool_fs,
     ):
         metrics = Metrics()
+        repository = BatchRepository(pool, write_timeout=30)
         buffer = IngestBuffer(
-            BatchRepository(pool, write_timeout=30).write,
+            repository.write,
             Spool(spool_fs.path / "segments", 1 << 30),  # the filesystem, not the limit, is full
             metrics,
             max_size=BATCH,
@@ -215,6 +216,7 @@ async def test_acknowledgements_stop_while_both_disks_are_full_and_resume_by_the
         finally:
             spool_fs.free()
             owned_postgres.data.free()
+    await repository.close()  # its writing connection goes back to the pool
     values = await pool.fetch(
         "SELECT value FROM measurements WHERE module_id = 'diskfull-1' ORDER BY time"
     )

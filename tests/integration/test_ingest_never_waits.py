@@ -8,16 +8,17 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
 from sensorhub.config import Settings
+from sensorhub.db.batch_writer import BatchRepository
 from sensorhub.db.deadline import WriteDeadlineExceeded
 from sensorhub.db.migrate import migrate
 from sensorhub.db.retention import apply_retention
 from sensorhub.db.rollup import refresh_rollup
-from sensorhub.db.writes import BatchRepository
 from sensorhub.ingest.batch import Batch
 from sensorhub.ingest.buffer import IngestBuffer
 from sensorhub.ingest.interpret import interpret
@@ -64,14 +65,30 @@ async def pool(plain_database_url: str) -> AsyncIterator[asyncpg.Pool]:
         await pool.close()
 
 
+@pytest.fixture
+async def repositories(pool: asyncpg.Pool) -> AsyncIterator[Callable[..., BatchRepository]]:
+    """Makes `BatchRepository(pool, **options)`; each gives its writing connection back to the
+    pool at teardown (before the pool closes)."""
+    made: list[BatchRepository] = []
+
+    def make(**options: Any) -> BatchRepository:
+        made.append(BatchRepository(pool, **options))
+        return made[-1]
+
+    yield make
+    for repository in made:
+        await repository.close()
+
+
 async def _blocked(pool: asyncpg.Pool, query_like: str) -> bool:
     return bool(await pool.fetchval(WAITING_FOR_LOCK, query_like))
 
 
 async def test_writes_commit_while_the_rollup_job_is_paused_inside_its_recompute(
     pool: asyncpg.Pool,
+    repositories: Callable[..., BatchRepository],
 ) -> None:
-    repository = BatchRepository(pool, write_timeout=60.0)
+    repository = repositories(write_timeout=60.0)
     for n in range(5):
         await repository.write(batch(n))
 
@@ -106,8 +123,10 @@ async def test_writes_commit_while_the_rollup_job_is_paused_inside_its_recompute
     assert await pool.fetchval("SELECT count(*) FROM measurements_rollup_dirty") == 0
 
 
-async def test_the_retention_job_does_not_block_writes_either(pool: asyncpg.Pool) -> None:
-    repository = BatchRepository(pool, write_timeout=60.0)
+async def test_the_retention_job_does_not_block_writes_either(
+    pool: asyncpg.Pool, repositories: Callable[..., BatchRepository]
+) -> None:
+    repository = repositories(write_timeout=60.0)
     await repository.write(batch(0))
     holder = await pool.acquire()
     transaction = holder.transaction()
@@ -139,12 +158,13 @@ def reading(n: int) -> Accepted:
 
 
 async def test_a_write_past_its_deadline_is_spooled_counted_logged_and_replayed(
-    pool: asyncpg.Pool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    repositories: Callable[..., BatchRepository],
 ) -> None:
     metrics = Metrics()
-    repository = BatchRepository(
-        pool, write_timeout=0.5, on_timeout=metrics.ingest_write_timeouts.inc
-    )
+    repository = repositories(write_timeout=0.5, on_timeout=metrics.ingest_write_timeouts.inc)
     buffer = IngestBuffer(
         repository.write, Spool(tmp_path / "spool", 1 << 24), metrics, max_size=10, max_age=3600
     )
@@ -180,8 +200,10 @@ async def test_a_write_past_its_deadline_is_spooled_counted_logged_and_replayed(
     assert metrics.replayed._value.get() == 20
 
 
-async def test_the_deadline_error_names_what_the_write_waited_on(pool: asyncpg.Pool) -> None:
-    repository = BatchRepository(pool, write_timeout=0.2)
+async def test_the_deadline_error_names_what_the_write_waited_on(
+    pool: asyncpg.Pool, repositories: Callable[..., BatchRepository]
+) -> None:
+    repository = repositories(write_timeout=0.2)
     blocker = await pool.acquire()
     transaction = blocker.transaction()
     await transaction.start()

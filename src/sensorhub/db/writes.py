@@ -6,39 +6,71 @@ Which status columns a batch may write is read from the tables in `sensorhub.db.
 
 from __future__ import annotations
 
-import logging
-import time
+import contextlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from operator import add, itemgetter
 from typing import Any
 
 import asyncpg
 
 from sensorhub.db import array_literals, schema
-from sensorhub.db.deadline import with_deadline
 from sensorhub.db.rollup import BACKFILL_AGE
 from sensorhub.db.rollup_marks import Marks, minutes_touched
 from sensorhub.ingest.batch import EXACT_SECONDS, Batch, MeasurementKey, key_datetime
 from sensorhub.ingest.receipts import Receipt
 
-logger = logging.getLogger(__name__)
-
 # Each statement below is one round trip; a batch's round trips wait behind whatever the event
-# loop is doing (parsing a backlog), so the queue of touched minutes for the rollup job
-# (sensorhub.db.rollup) rides along with the measurements upsert, and the receipts row with the
-# `last_seen` upsert. The queue is append-only with no unique key, so inserting into it never
-# waits on the job (issue 17's hourly stall).
+# loop is doing (parsing a backlog), so a batch of readings is written in four: BEGIN (with the
+# staging table's CREATE), COPY, one statement, COMMIT. The queue of touched minutes for the
+# rollup job (sensorhub.db.rollup), the receipts row and the `last_seen` upsert ride along with
+# the measurements insert as CTEs. The queue is append-only with no unique key, so inserting
+# into it never waits on the job (issue 17's hourly stall).
 # Columns of text and integers are bound as array literals (sensorhub.db.array_literals).
 MARK_ROLLUP_DIRTY = """
-WITH dirty AS (
+dirty AS (
     INSERT INTO measurements_rollup_dirty (bucket, module_id, sensor_type)
     SELECT to_timestamp(d.minute * 60), d.module_id, d.sensor_type
     FROM unnest(${0}::text::int8[], ${1}::text::text[], ${2}::text::text[])
          AS d(minute, module_id, sensor_type)
-)
+)"""
+
+# `last_seen` rows are upserted in module order (the batch sorts them), so two transactions
+# upserting the same modules (two instances, or two batches in flight) lock them in one order
+# and cannot deadlock; GREATEST keeps it monotonic whichever commits first.
+RECEIPTS = """
+receipts AS (
+    INSERT INTO ingest_receipts (client_id, packet_ids, digests, times)
+    SELECT ${0}, ${1}::text::int[], ${2}::text::int8[],
+           ARRAY(SELECT to_timestamp(t.seconds)
+                 FROM unnest(${3}::float8[]) WITH ORDINALITY AS t(seconds, n) ORDER BY t.n)
+    WHERE ${1} <> '{{}}'
+)"""
+UPSERT_LAST_SEEN = """
+INSERT INTO device_system_status (module_id, name, last_seen)
+SELECT id, id, to_timestamp(seen) FROM unnest(${0}::text::text[], ${1}::float8[]) AS t(id, seen)
+ON CONFLICT (module_id) DO UPDATE
+SET last_seen = GREATEST(device_system_status.last_seen, EXCLUDED.last_seen)
 """
+RECEIPTS_AND_LAST_SEEN = "WITH" + RECEIPTS.format(1, 2, 3, 4) + UPSERT_LAST_SEEN.format(5, 6)
+
+
+def _with_receipts(first: int, rest: str) -> str:
+    """`WITH` the rollup marks, the receipts and `last_seen` (parameters numbered from `first`:
+    3 marks, 4 receipts, 2 last_seen), then the statement `rest`."""
+    n = first
+    return (
+        "WITH"
+        + MARK_ROLLUP_DIRTY.format(n, n + 1, n + 2)
+        + ","
+        + RECEIPTS.format(n + 3, n + 4, n + 5, n + 6)
+        + ",\nseen AS ("
+        + UPSERT_LAST_SEEN.format(n + 7, n + 8)
+        + ")"
+        + rest
+    )
+
 
 # Measurement times travel as float8 epoch seconds, converted by `to_timestamp` (exact to the
 # microsecond between EXACT_SECONDS): asyncpg spends about 1 µs of CPU encoding a timestamptz,
@@ -46,9 +78,9 @@ WITH dirty AS (
 # outside that range sends every time as timestamptz instead; the statements take both columns,
 # one of them empty (`unnest` pads it with NULLs).
 
-UPSERT_MEASUREMENTS = (
-    MARK_ROLLUP_DIRTY.format(7, 8, 9)
-    + """
+UPSERT_MEASUREMENTS = _with_receipts(
+    7,
+    """
 INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value)
 SELECT coalesce(r.time, to_timestamp(r.seconds)), r.module_id, r.sensor_type, r.hardware_id,
        r.value
@@ -56,14 +88,22 @@ FROM unnest($1::float8[], $2::timestamptz[], $3::text::text[], $4::text::text[],
             $5::text::text[], $6::float8[])
      AS r(seconds, time, module_id, sensor_type, hardware_id, value)
 ON CONFLICT (time, module_id, sensor_type, hardware_id) DO UPDATE SET value = EXCLUDED.value
-"""
+""",
 )
 
-# Large batches go through COPY into a per-session staging table (emptied at each commit), then
-# one upsert from it: COPY costs about a third of the client CPU of binding unnest arrays. (The
-# table was `measurements_staging` with a time column only: a new name, so that a session kept
-# across an upgrade by a pooler never holds the old shape.)
+# Large batches go through COPY: it costs about a third of the client CPU of binding unnest
+# arrays. On a connection that encodes epoch seconds as timestamptz (`use_seconds_codec`: the
+# ingest writer's, sensorhub.db.batch_writer) the rows are copied straight into `measurements`,
+# then one statement queues the marks and writes the receipts and `last_seen`: PostgreSQL's COPY
+# inserts a page of rows at a time (one WAL record per page, no staging table to fill and scan),
+# about a fifth less PostgreSQL CPU per row than the staging path (`python -m bench.rollup_micro
+# drain --batch 10000`: 3.05-3.13 → 2.45-2.69 µs). Otherwise (any other connection, and the
+# upsert after a duplicate key) they go into a per-session staging table (emptied at each
+# commit) and one statement inserts them from it. (The table was `measurements_staging` with a
+# time column only: a new name, so that a session kept across an upgrade by a pooler never
+# holds the old shape.) Its CREATE goes with the BEGIN, in one round trip.
 COPY_MIN_ROWS = 1_000
+MEASUREMENT_COLUMNS = ("time", "module_id", "sensor_type", "hardware_id", "value")
 CREATE_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS staged_measurements
 (seconds float8, time timestamptz, module_id text, sensor_type text, hardware_id text,
@@ -75,16 +115,18 @@ INSERT INTO measurements (time, module_id, sensor_type, hardware_id, value)
 SELECT coalesce(time, to_timestamp(seconds)), module_id, sensor_type, hardware_id, value
 FROM staged_measurements
 """
-# A plain insert first: `ON CONFLICT` costs PostgreSQL a quarter more per row (an extra probe of
-# the primary key and a speculative-insertion record), and a large batch rarely holds a key
-# already stored (a redelivery). It runs under a savepoint; on a duplicate key the upsert redoes
-# the batch.
-INSERT_FROM_STAGING = MARK_ROLLUP_DIRTY.format(1, 2, 3) + STAGED_ROWS
-UPSERT_FROM_STAGING = (
-    MARK_ROLLUP_DIRTY.format(1, 2, 3)
-    + STAGED_ROWS
+# A plain insert (or COPY) first: `ON CONFLICT` costs PostgreSQL a quarter more per row (an extra
+# probe of the primary key and a speculative-insertion record), and a large batch rarely holds a
+# key already stored (a redelivery). On a duplicate key the whole transaction is rolled back and
+# written again with the upsert from staging (no savepoint: two round trips less per batch).
+INSERT_FROM_STAGING = _with_receipts(1, STAGED_ROWS)
+AFTER_COPY = "WITH" + MARK_ROLLUP_DIRTY.format(1, 2, 3) + "," + RECEIPTS.format(4, 5, 6, 7)
+AFTER_COPY += UPSERT_LAST_SEEN.format(8, 9)
+UPSERT_FROM_STAGING = _with_receipts(
+    1,
+    STAGED_ROWS
     + "ON CONFLICT (time, module_id, sensor_type, hardware_id) "
-    + "DO UPDATE SET value = EXCLUDED.value\n"
+    + "DO UPDATE SET value = EXCLUDED.value\n",
 )
 
 # Client CPU per receipt in asyncpg: a timestamptz[] element costs about 1 µs, a float8[] one
@@ -93,20 +135,6 @@ UPSERT_FROM_STAGING = (
 # microsecond, so a time round-trips exactly until 2106 (2**32 s; tests/unit/test_receipt_times.py).
 STAGED_SECONDS = ("seconds", "module_id", "sensor_type", "hardware_id", "value")
 STAGED_TIMES = ("time", "module_id", "sensor_type", "hardware_id", "value")
-
-RECEIPTS_AND_LAST_SEEN = """
-WITH receipts AS (
-    INSERT INTO ingest_receipts (client_id, packet_ids, digests, times)
-    SELECT $1, $2::text::int[], $3::text::int8[],
-           ARRAY(SELECT to_timestamp(t.seconds)
-                 FROM unnest($4::float8[]) WITH ORDINALITY AS t(seconds, n) ORDER BY t.n)
-    WHERE $2 <> '{}'
-)
-INSERT INTO device_system_status (module_id, name, last_seen)
-SELECT id, id, to_timestamp(seen) FROM unnest($5::text::text[], $6::float8[]) AS t(id, seen)
-ON CONFLICT (module_id) DO UPDATE
-SET last_seen = GREATEST(device_system_status.last_seen, EXCLUDED.last_seen)
-"""
 
 # A redelivered log line hits the natural key (migration 0005_b) and is absorbed.
 INSERT_LOGS = """
@@ -182,6 +210,7 @@ async def write_batch(
     track_rollup: bool = True,
     backfill_only: bool = False,
     client_id: str = "",
+    seconds_codec: bool = False,
 ) -> None:
     """Write every row of `batch` atomically; the last value of a key wins.
 
@@ -190,30 +219,58 @@ async def write_batch(
     `rollup.BACKFILL_AGE`.
     The batch's receipts are recorded under `client_id` (the MQTT session they belong to) in the
     same transaction, so a receive time is on record exactly when its rows are.
+    Inside a caller's transaction the batch is written under a savepoint. `seconds_codec`: the
+    connection encodes float epoch seconds as timestamptz (`use_seconds_codec`).
     """
-    async with connection.transaction():
-        if batch.receipt_ids or batch.last_seen:
-            await connection.execute(
-                RECEIPTS_AND_LAST_SEEN,
-                client_id,
-                array_literals.integers(batch.receipt_ids),
-                array_literals.integers(batch.receipt_digests),
-                batch.receipt_seconds,
-                array_literals.texts(list(batch.last_seen)),
-                list(map(datetime.timestamp, batch.last_seen.values())),
-            )
+    rows = list(batch.measurements)
+    seconds: list[float] = []
+    marks: Marks = ([], [], [])
+    if rows:
+        seconds = _row_seconds(rows, batch.far_times)
+        if track_rollup:
+            before = (datetime.now(UTC) - BACKFILL_AGE).timestamp() if backfill_only else None
+            marks = minutes_touched(rows, seconds, before)
+    direct = seconds_codec and len(rows) >= COPY_MIN_ROWS
+    try:
+        await _write_once(connection, batch, rows, seconds, marks, client_id, direct=direct)
+    except asyncpg.UniqueViolationError:
+        if len(rows) < COPY_MIN_ROWS:
+            raise
+        await _write_once(connection, batch, rows, seconds, marks, client_id, upsert=True)
+
+
+async def _write_once(
+    connection: asyncpg.Connection,
+    batch: Batch,
+    rows: list[MeasurementKey],
+    seconds: list[float],
+    marks: Marks,
+    client_id: str,
+    *,
+    direct: bool = False,
+    upsert: bool = False,
+) -> None:
+    """One transaction writing `batch`. A large batch's measurements are copied straight into
+    `measurements` if `direct`, else staged; plainly inserted unless `upsert` (a plain insert
+    raises `UniqueViolationError` on a key already stored)."""
+    staged = len(rows) >= COPY_MIN_ROWS and not direct
+    receipts = _receipts(batch, client_id)
+    async with _transaction(connection, CREATE_STAGING if staged else ""):
+        # Status upserts keep their place after the `last_seen` upsert, in statements of
+        # their own; a batch of readings only writes both with its measurements.
+        if (batch.module_fields or batch.sensor_rows or not rows) and (
+            batch.receipt_ids or batch.last_seen
+        ):
+            await connection.execute(RECEIPTS_AND_LAST_SEEN, *receipts)
+            receipts = (client_id, "{}", "{}", [], "{}", [])
         for sql, args in _grouped_upserts(batch.module_fields).items():
             await connection.executemany(sql, args)
         for sql, args in _grouped_upserts(batch.sensor_rows).items():
             await connection.executemany(sql, args)
-        if batch.measurements:
-            rows = list(batch.measurements)
-            seconds = _row_seconds(rows, batch.far_times)
-            marks: Marks = ([], [], [])
-            if track_rollup:
-                before = (datetime.now(UTC) - BACKFILL_AGE).timestamp() if backfill_only else None
-                marks = minutes_touched(rows, seconds, before)
-            await _upsert_measurements(connection, batch, rows, seconds, marks)
+        if rows:
+            await _upsert_measurements(
+                connection, batch, rows, seconds, marks, receipts, direct=direct, upsert=upsert
+            )
         if batch.logs:
             await connection.execute(
                 INSERT_LOGS,
@@ -224,15 +281,55 @@ async def write_batch(
             )
 
 
+@contextlib.asynccontextmanager
+async def _transaction(connection: asyncpg.Connection, setup: str) -> AsyncIterator[None]:
+    """A transaction whose BEGIN carries the statement `setup` (one round trip, simple query
+    protocol); a savepoint when the caller's transaction is open."""
+    if connection.is_in_transaction():
+        async with connection.transaction():
+            if setup:
+                await connection.execute(setup)
+            yield
+        return
+    await connection.execute("BEGIN;" + setup)
+    try:
+        yield
+    except BaseException:
+        if not connection.is_closed() and connection.is_in_transaction():
+            with contextlib.suppress(Exception):
+                await connection.execute("ROLLBACK")
+        raise
+    await connection.execute("COMMIT")
+
+
+def _receipts(batch: Batch, client_id: str) -> tuple[object, ...]:
+    """The receipts and `last_seen` parameters of a batch (`RECEIPTS_AND_LAST_SEEN`'s order),
+    `last_seen` sorted by module id (one lock order for every writer)."""
+    seen = sorted(batch.last_seen.items())
+    return (
+        client_id,
+        array_literals.integers(batch.receipt_ids),
+        array_literals.integers(batch.receipt_digests),
+        batch.receipt_seconds,
+        array_literals.texts([module_id for module_id, _ in seen]),
+        [moment.timestamp() for _, moment in seen],
+    )
+
+
 async def _upsert_measurements(
     connection: asyncpg.Connection,
     batch: Batch,
     rows: list[MeasurementKey],
     seconds: list[float],
     marks: Marks,
+    receipts: tuple[object, ...],
+    *,
+    direct: bool,
+    upsert: bool,
 ) -> None:
     """Upsert the batch's measurements (`rows`, unique keys whose times are `seconds` since the
-    epoch) and queue the rollup `marks`."""
+    epoch), queue the rollup `marks` and record the `receipts` (`_receipts`). A large batch is
+    copied into `measurements` if `direct`, else staged; inserted plainly unless `upsert`."""
     times: list[datetime] = []
     if not (EXACT_SECONDS[0] <= min(seconds) and max(seconds) < EXACT_SECONDS[1]):
         seconds, times = [], [key_datetime(key[0]) for key in rows]
@@ -248,9 +345,9 @@ async def _upsert_measurements(
             array_literals.texts(hardware),
             values,
             *_bound(marks),
+            *receipts,
         )
         return
-    await connection.execute(CREATE_STAGING)
     records: list[tuple[object, ...]]
     if times:
         columns = STAGED_TIMES
@@ -263,12 +360,15 @@ async def _upsert_measurements(
         records = [
             (t, m, s, h, v) for t, (_, m, s, h), v in zip(seconds, rows, values, strict=True)
         ]
+    if direct:
+        await connection.copy_records_to_table(
+            "measurements", records=records, columns=MEASUREMENT_COLUMNS
+        )
+        await connection.execute(AFTER_COPY, *_bound(marks), *receipts)
+        return
     await connection.copy_records_to_table("staged_measurements", records=records, columns=columns)
-    try:
-        async with connection.transaction():
-            await connection.execute(INSERT_FROM_STAGING, *_bound(marks))
-    except asyncpg.UniqueViolationError:
-        await connection.execute(UPSERT_FROM_STAGING, *_bound(marks))
+    sql = UPSERT_FROM_STAGING if upsert else INSERT_FROM_STAGING
+    await connection.execute(sql, *_bound(marks), *receipts)
 
 
 def _row_seconds(rows: list[MeasurementKey], far_times: bool) -> list[float]:
@@ -294,77 +394,3 @@ async def load_receipts(
     """The receipts of the newest `batches` batches written under `client_id`, newest first."""
     rows = await connection.fetch(LOAD_RECEIPTS, client_id, batches)
     return [(row["packet_id"], row["digest"], row["received"]) for row in rows]
-
-
-class BatchRepository:
-    """Writes batches through a pool, failing fast when the database is unreachable or stalls.
-
-    `write_timeout` (seconds, Settings.ingest_write_timeout) bounds each write: past it the write
-    is rolled back and `WriteDeadlineExceeded` raised, so the buffer spools the batch.
-
-    Receipts older than `keep_receipts` are deleted at most once per `prune_every` seconds: a
-    packet not acknowledged by then (sensorhub down that long) may be stored twice if it carries
-    no device time.
-    """
-
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        *,
-        acquire_timeout: float = 5.0,
-        track_rollup: bool = True,
-        backfill_only: bool = False,
-        write_timeout: float = 5.0,
-        on_timeout: Callable[[], None] = lambda: None,
-        client_id: str = "",
-        keep_receipts: timedelta = timedelta(days=7),
-        prune_every: float = 600.0,
-    ) -> None:
-        self._pool = pool
-        self._acquire_timeout = acquire_timeout
-        self._track_rollup = track_rollup
-        self._backfill_only = backfill_only
-        self._write_timeout = write_timeout
-        self._on_timeout = on_timeout
-        self._client_id = client_id
-        self._keep_receipts = keep_receipts
-        self._prune_every = prune_every
-        self._next_prune = 0.0
-
-    async def write(self, batch: Batch) -> None:
-        async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
-            await with_deadline(
-                connection,
-                write_batch(
-                    connection,
-                    batch,
-                    track_rollup=self._track_rollup,
-                    backfill_only=self._backfill_only,
-                    client_id=self._client_id,
-                ),
-                timeout=self._write_timeout,
-                pool=self._pool,
-                on_timeout=self._on_timeout,
-            )
-            if time.monotonic() >= self._next_prune:
-                self._next_prune = time.monotonic() + self._prune_every
-                await self._prune_receipts(connection)
-
-    async def _prune_receipts(self, connection: asyncpg.Connection) -> None:
-        """Delete old receipts, under the same deadline as a write. The batch is committed by
-        now: a failure here is logged and left for the next prune, never reported as a failed
-        write (which would spool a batch already stored)."""
-        try:
-            await with_deadline(
-                connection,
-                connection.execute(PRUNE_RECEIPTS, self._client_id, self._keep_receipts),
-                timeout=self._write_timeout,
-                pool=self._pool,
-                on_timeout=self._on_timeout,
-            )
-        except Exception as error:
-            logger.warning("old ingest receipts not pruned this time: %s", error)
-
-    async def load_receipts(self) -> list[Receipt]:
-        async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
-            return await load_receipts(connection, self._client_id)
