@@ -18,6 +18,11 @@ HEADER = """# Benchmarks
 Every figure here comes from `python -m bench <name>` (or `make bench` for all) on the machine named
 under each section; raw results are in `bench/results/<name>.json`. Benchmarks are not tests: they
 assert nothing, and CI only runs `python -m bench smoke` to check that they still work.
+
+The machine is a 2-core virtual machine whose speed differs from one instance to the next: the same
+revision (bcb0bf7) drained a backlog at 25 µs of sensorhub CPU per row on one instance and at 5.5 µs
+on another (2026-12-01). Compare figures within one section, or from alternating A/B runs of two
+revisions on one instance (docs/ingest.md), not across sections run on different days.
 """
 
 
