@@ -118,8 +118,9 @@ class BatchRepository:
             except BaseException:
                 await self.close()  # the pool resets it, or replaces it if it broke
                 raise
-            if time.monotonic() >= self._next_prune:
-                self._next_prune = time.monotonic() + self._prune_every
+            now = time.monotonic()
+            if now >= self._next_prune:
+                self._next_prune = now + self._prune_every
                 await self._prune_receipts(connection)
         finally:
             self._writing = False
